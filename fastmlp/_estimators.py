@@ -1,0 +1,524 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's public surface on fastmlp's kernels.
+
+This module owns the parameters, their validation, the fitted attributes and
+prediction. Training between epochs is ``_training``; the numbers are computed
+by the Cython kernels behind ``_network``.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from fastmlp import _network
+from fastmlp._threads import blas_single_threaded, resolve_n_threads
+from fastmlp._training import StochasticOptimizer, fit_stochastic
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    # ---- fitting -----------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        return self._fit_guarded(X, y, sample_weight, incremental=False)
+
+    def _fit_guarded(self, X, y, sample_weight, incremental):
+        # A failed call leaves the estimator exactly as it was.
+        saved = dict(self.__dict__)
+        try:
+            return self._fit(X, y, sample_weight, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit(self, X, y, sample_weight, incremental):
+        hidden = self.hidden_layer_sizes
+        if not hasattr(hidden, "__iter__"):
+            hidden = [hidden]
+        hidden = list(hidden)
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise NotImplementedError(
+                "solver='lbfgs' is not implemented in fastmlp yet; use 'adam' or 'sgd'."
+            )
+        if self.early_stopping:
+            raise NotImplementedError(
+                "early_stopping=True is not implemented in fastmlp yet."
+            )
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        X = np.ascontiguousarray(X)
+        Y = np.ascontiguousarray(Y.reshape(X.shape[0], -1), dtype=X.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(
+                _check_sample_weight(sample_weight, X), dtype=X.dtype
+            )
+        n_features = X.shape[1]
+        units = [n_features] + hidden + [Y.shape[1]]
+        rng = check_random_state(self.random_state)
+
+        if first_pass:
+            self._initialize(Y, units, rng, X.dtype)
+        elif [c.shape for c in self.coefs_] != list(zip(units[:-1], units[1:])):
+            raise ValueError(
+                "The shapes of coefs_ %s do not match the network %s."
+                % ([c.shape for c in self.coefs_], units)
+            )
+        self.n_outputs_ = Y.shape[1]
+
+        flat = _network.pack(self.coefs_, self.intercepts_, X.dtype)
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = StochasticOptimizer(
+                self.solver, flat.size, X.dtype, self.get_params()
+            )
+        else:
+            self._optimizer = self._optimizer.copy()
+        self.loss_curve_ = list(self.loss_curve_)
+        spec = self._spec(units)
+        n_threads = resolve_n_threads(self.n_threads)
+        with blas_single_threaded():
+            fit_stochastic(self, spec, flat, X, Y, sample_weight, rng, incremental, n_threads)
+
+        if not np.isfinite(flat).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        self._flat = flat
+        self.coefs_, self.intercepts_ = _network.unpack(flat, units)
+        return self
+
+    def _initialize(self, Y, units, rng, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(units)
+        self.out_activation_ = self._output_activation()
+        self.coefs_, self.intercepts_ = _network.init_params(units, self.activation, rng, dtype)
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self.best_loss_ = np.inf
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    def _spec(self, units):
+        loss = _network.output_loss_name(self.loss, self.out_activation_)
+        return _network.make_spec(units, self.activation, self.out_activation_, loss)
+
+    # ---- prediction --------------------------------------------------------
+
+    def _forward(self, X):
+        """Output-layer activations, shape (n_samples, n_outputs_)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        flat = getattr(self, "_flat", None)
+        if not _network.are_views_of(flat, self.coefs_, self.intercepts_, units):
+            dtype = np.result_type(*self.coefs_, *self.intercepts_)
+            flat = _network.pack(self.coefs_, self.intercepts_, dtype)
+        return _network.forward(
+            self._spec(units), flat, X, resolve_n_threads(self.n_threads)
+        )
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_flat", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            # Re-link coefs_/intercepts_ to one flat buffer for fast predict.
+            units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+            dtype = np.result_type(*self.coefs_, *self.intercepts_)
+            self._flat = _network.pack(self.coefs_, self.intercepts_, dtype)
+            self.coefs_, self.intercepts_ = _network.unpack(self._flat, units)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+
+    Trains on the log-loss with 'adam' or 'sgd' and reproduces scikit-learn
+    1.9's model for the same ``random_state`` (same initial weights, batch
+    order, formulas and stopping rule), computed by Cython kernels.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Width of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimiser ('lbfgs' is not implemented yet).
+    alpha : float, default=0.0001
+        Strength of the L2 penalty.
+    batch_size : int or 'auto', default='auto'
+        Rows per mini-batch; 'auto' is min(200, n_samples).
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule for 'sgd'.
+    learning_rate_init : float, default=0.001
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Whether to shuffle the rows every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation and the row order.
+    tol : float, default=1e-4
+        Minimum loss improvement that counts as progress.
+    verbose : bool, default=False
+        Print the loss of every epoch.
+    warm_start : bool, default=False
+        Start from the previous fit's weights.
+    momentum : float, default=0.9
+        Momentum for 'sgd', in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with 'sgd'.
+    early_stopping : bool, default=False
+        Stop on a held-out validation score (not implemented yet).
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's numerical-stability term.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        Maximum loss evaluations for 'lbfgs'.
+    n_threads : int or None, default=None
+        OpenMP threads for fit and predict; None uses all available
+        (honouring OMP_NUM_THREADS). Results do not depend on it.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    loss_ : float
+    best_loss_ : float
+    loss_curve_ : list of float
+    validation_scores_, best_validation_score_ : None (no early stopping)
+    t_ : int
+        Training samples seen.
+    coefs_ : list of ndarray, the i-th of shape (units[i], units[i+1])
+    intercepts_ : list of ndarray, the i-th of shape (units[i+1],)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, when X has string column names
+    n_iter_ : int
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+
+    # The classifier's loss is fixed (scikit-learn keeps it as an attribute).
+    loss = "log_loss"
+
+    def _output_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        return X, self._label_binarizer.transform(y).astype(X.dtype)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Predicted classes (an indicator matrix for multilabel targets).
+        """
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """Natural log of ``predict_proba(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+
+    Trains on half the squared error (or half the Poisson deviance, with an
+    exponential output) with 'adam' or 'sgd' and reproduces scikit-learn 1.9's
+    model for the same ``random_state``.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss; note it is the first positional parameter, as in scikit-learn.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, \
+learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, \
+warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, \
+beta_1, beta_2, epsilon, n_iter_no_change, max_fun, n_threads
+        As in :class:`MLPClassifier`.
+
+    Attributes
+    ----------
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, \
+t_, coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, \
+n_layers_, n_outputs_, out_activation_
+        As in :class:`MLPClassifier`; ``out_activation_`` is 'identity' or 'exp'.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+
+    def _output_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True,
+            dtype=(np.float64, np.float32), reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def predict(self, X):
+        """Predict the target(s).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        y_pred = self._forward(X)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred

@@ -1,0 +1,1 @@
+"""Cython kernels of fastmlp. Private: each module is owned by one Python module."""

@@ -1,0 +1,446 @@
+"""Forward pass, backward pass and the whole mini-batch loop of an epoch.
+
+Design
+------
+Layout. All weights and biases live in one flat buffer: W_0 .. W_{L-1}, then
+b_0 .. b_{L-1} (W_l is units[l] x units[l+1], row-major), the order
+scikit-learn packs them for L-BFGS. Gradients and optimizer state use the same
+layout, so an optimizer step is one element-wise loop. For a batch of nb rows
+the activations of layer j (1..L) start at acts + nb * cum[j-1] and its deltas
+(dLoss/dZ_j) at deltas + nb * cum[j-1], with cum[j] = units[1] + .. + units[j].
+
+Threads and determinism. Work is cut into blocks of a fixed size
+(ROW_BLOCK rows, SUM_BLOCK elements) that does not depend on n_threads;
+OpenMP threads take whole blocks, each running a single-threaded GEMM (the
+caller holds BLAS at one thread) plus the fused element-wise work of its block,
+and partial sums are combined in block order. The same block always produces
+the same bits, so results are bit-identical for any number of threads.
+
+    forward   A_{l+1}[rows] = act(A_l[rows] @ W_l + b_l)      blocks of batch rows
+    delta     D_L = w (A_L - Y)                                blocks of batch rows
+    weights   gW_l[i0:i1] = (A_l[:, i0:i1]^T D_{l+1} + alpha W_l[i0:i1]) / sum(w)
+                                                               blocks of W_l's rows
+    biases    gb_l = sum_rows D_{l+1} / sum(w)
+    backprop  D_l[rows] = (D_{l+1}[rows] @ W_l^T) * f'(A_l[rows])
+
+Nothing here allocates: the caller sizes the workspaces with
+``workspace_sizes`` / ``predict_workspace_size``. Ctrl-C: run_epoch looks at
+pending signals between mini-batches every CHECK_SECONDS (taking the GIL only
+then) and, if a handler raised, stops and re-raises it after the loop.
+"""
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy
+
+from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
+from fastmlp._kernels._math cimport fastmlp_now
+from fastmlp._kernels._ops cimport (
+    IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP,
+    SQUARED_ERROR, LOG_LOSS, BINARY_LOG_LOSS, POISSON,
+    activation_derivative, bias_activation, loss_scale, output_delta_loss,
+)
+from fastmlp._kernels._optim cimport adam_rate, adam_step, sgd_step
+
+cdef extern from "Python.h":
+    # Declared without an exception spec: a raised handler's exception stays
+    # set and is re-raised by _reraise after the nogil loop.
+    int PyErr_CheckSignals()
+
+cdef enum:
+    ROW_BLOCK = 64           # rows of a batch (or of W_l) per task
+    SUM_BLOCK = 4096         # elements per partial sum
+    PREDICT_CHUNK = 1024     # rows per forward pass in predict
+    MIN_PARALLEL_WORK = 131072  # multiply-adds below which one thread is faster
+
+cdef double CHECK_SECONDS = 0.005
+
+SOLVERS = {"sgd": 0, "adam": 1}
+_ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
+                "relu": RELU, "softmax": SOFTMAX, "exp": EXP}
+_LOSSES = {"squared_error": SQUARED_ERROR, "log_loss": LOG_LOSS,
+           "binary_log_loss": BINARY_LOG_LOSS, "poisson": POISSON}
+
+
+cdef struct Layout:
+    Py_ssize_t n_layers        # L, the number of weight layers
+    const Py_ssize_t* units    # L + 1 layer widths
+    const Py_ssize_t* w_off    # L offsets of W_l in the flat buffer
+    const Py_ssize_t* b_off    # L offsets of b_l
+    const Py_ssize_t* cum      # L + 1 partial sums of units[1..]
+    Py_ssize_t n_coefs         # number of weights (the L2-penalised part)
+    int hidden_act
+    int out_act
+    int loss
+
+
+cdef class NetSpec:
+    """Shape and kind of a network, as integers for nogil code.
+
+    Parameters
+    ----------
+    units : sequence of int, length L + 1
+        Layer widths, input first.
+    hidden_activation, out_activation : str
+        Activation names ('identity', 'logistic', 'tanh', 'relu', 'softmax', 'exp').
+    loss : str
+        'squared_error', 'log_loss', 'binary_log_loss' or 'poisson'.
+    """
+    cdef Py_ssize_t[::1] _buf
+    cdef Layout lay
+    cdef readonly Py_ssize_t n_params, n_outputs
+
+    def __cinit__(self, units, str hidden_activation, str out_activation, str loss):
+        cdef Py_ssize_t L = len(units) - 1, l
+        buf = np.zeros(4 * L + 2, dtype=np.intp)
+        self._buf = buf
+        cdef Py_ssize_t* p = &self._buf[0]
+        cdef Py_ssize_t* u = p
+        cdef Py_ssize_t* w_off = p + L + 1
+        cdef Py_ssize_t* b_off = p + 2 * L + 1
+        cdef Py_ssize_t* cum = p + 3 * L + 1
+        for l in range(L + 1):
+            u[l] = units[l]
+        cdef Py_ssize_t off = 0
+        for l in range(L):
+            w_off[l] = off
+            off += u[l] * u[l + 1]
+        self.lay.n_coefs = off
+        for l in range(L):
+            b_off[l] = off
+            off += u[l + 1]
+        self.n_params = off
+        self.n_outputs = u[L]
+        cum[0] = 0
+        for l in range(1, L + 1):
+            cum[l] = cum[l - 1] + u[l]
+        self.lay.n_layers = L
+        self.lay.units = u
+        self.lay.w_off = w_off
+        self.lay.b_off = b_off
+        self.lay.cum = cum
+        self.lay.hidden_act = _ACTIVATIONS[hidden_activation]
+        self.lay.out_act = _ACTIVATIONS[out_activation]
+        self.lay.loss = _LOSSES[loss]
+
+    def workspace_sizes(self, Py_ssize_t batch):
+        """(floating elements, float64 elements) that training needs per batch size."""
+        cdef Layout* lay = &self.lay
+        cdef Py_ssize_t L = lay.n_layers
+        n_float = (2 * batch * lay.cum[L] + batch * (lay.units[0] + lay.units[L])
+                   + batch)
+        n_double = max(_n_blocks(batch, ROW_BLOCK), _n_blocks(lay.n_coefs, SUM_BLOCK), 1)
+        return n_float, n_double
+
+    def predict_workspace_size(self, Py_ssize_t n_rows):
+        """Floating elements that predict needs for n_rows."""
+        cdef Layout* lay = &self.lay
+        return max(min(n_rows, PREDICT_CHUNK) * lay.cum[lay.n_layers - 1], 1)
+
+
+cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
+    return (n + block - 1) // block
+
+
+cdef inline bint _threaded(int n_threads, Py_ssize_t n_blocks, double work) noexcept nogil:
+    return n_threads > 1 and n_blocks > 1 and work >= MIN_PARALLEL_WORK
+
+
+cdef void forward(const Layout* lay, const floating* params, const floating* X,
+                  Py_ssize_t nb, floating* acts, floating* out,
+                  int n_threads) noexcept nogil:
+    """Activations of every layer for the nb rows of X (nb x units[0]).
+
+    Hidden layer j goes to acts + nb * cum[j-1]; the output layer to out.
+    """
+    cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
+    cdef Py_ssize_t n_blocks = _n_blocks(nb, ROW_BLOCK)
+    cdef Py_ssize_t u_in, u_out
+    cdef const floating* A_in
+    cdef floating* A_out
+    cdef int act
+    for l in range(L):
+        u_in = lay.units[l]
+        u_out = lay.units[l + 1]
+        A_in = X if l == 0 else acts + nb * lay.cum[l - 1]
+        A_out = out if l == L - 1 else acts + nb * lay.cum[l]
+        act = lay.out_act if l == L - 1 else lay.hidden_act
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=_threaded(n_threads, n_blocks,
+                                                   <double>nb * u_in * u_out)):
+            r0 = blk * ROW_BLOCK
+            rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
+            gemm(NoTrans, NoTrans, rows, u_out, u_in, <floating>1,
+                 A_in + r0 * u_in, u_in, params + lay.w_off[l], u_out,
+                 <floating>0, A_out + r0 * u_out, u_out)
+            bias_activation(A_out + r0 * u_out, rows, u_out,
+                            params + lay.b_off[l], act)
+
+
+cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y,
+                         const floating* sw, Py_ssize_t nb, floating* D,
+                         double* partials, int n_threads) noexcept nogil:
+    """D := w (P - Y); returns sum_i w_i r_i (see _ops), summed in block order."""
+    cdef Py_ssize_t K = lay.units[lay.n_layers], blk, r0, rows
+    cdef Py_ssize_t n_blocks = _n_blocks(nb, ROW_BLOCK)
+    cdef double total = 0.0
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * nb * K)):
+        r0 = blk * ROW_BLOCK
+        rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
+        partials[blk] = output_delta_loss(D + r0 * K, P + r0 * K, Y + r0 * K,
+                                          NULL if sw == NULL else sw + r0,
+                                          rows, K, lay.loss)
+    for blk in range(n_blocks):
+        total += partials[blk]
+    return total
+
+
+cdef double _block_sumsq(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        s += <double>x[i] * x[i]
+    return s
+
+
+cdef double _sumsq(const floating* x, Py_ssize_t n, double* partials,
+                   int n_threads) noexcept nogil:
+    """sum x^2, in fixed blocks combined in order."""
+    cdef Py_ssize_t n_blocks = _n_blocks(n, SUM_BLOCK), blk, i0
+    cdef double total = 0.0
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * n)):
+        i0 = blk * SUM_BLOCK
+        partials[blk] = _block_sumsq(x + i0, min(<Py_ssize_t>SUM_BLOCK, n - i0))
+    for blk in range(n_blocks):
+        total += partials[blk]
+    return total
+
+
+cdef void _finish_coef_grad(floating* g, const floating* W, Py_ssize_t n,
+                            floating alpha, floating sw_sum) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        g[i] = (g[i] + alpha * W[i]) / sw_sum
+
+
+cdef void _bias_grad(floating* gb, const floating* D, Py_ssize_t nb,
+                     Py_ssize_t cols, floating sw_sum) noexcept nogil:
+    cdef Py_ssize_t i, j
+    for j in range(cols):
+        gb[j] = 0
+    for i in range(nb):
+        for j in range(cols):
+            gb[j] += D[i * cols + j]
+    for j in range(cols):
+        gb[j] = gb[j] / sw_sum
+
+
+cdef void backward(const Layout* lay, const floating* params, floating* grads,
+                   const floating* X, Py_ssize_t nb, const floating* acts,
+                   floating* deltas, double alpha, double sw_sum,
+                   int n_threads) noexcept nogil:
+    """Gradients of every layer from the output delta at deltas + nb*cum[L-1]."""
+    cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
+    cdef Py_ssize_t n_rblocks = _n_blocks(nb, ROW_BLOCK), n_wblocks
+    cdef Py_ssize_t u_in, u_out
+    cdef const floating* A_in
+    cdef const floating* W
+    cdef floating* D_out
+    cdef floating* D_in
+    cdef floating* gW
+    cdef floating a = <floating>alpha
+    cdef floating s = <floating>sw_sum
+    for l in range(L - 1, -1, -1):
+        u_in = lay.units[l]
+        u_out = lay.units[l + 1]
+        A_in = X if l == 0 else acts + nb * lay.cum[l - 1]
+        D_out = deltas + nb * lay.cum[l]
+        W = params + lay.w_off[l]
+        gW = grads + lay.w_off[l]
+        n_wblocks = _n_blocks(u_in, ROW_BLOCK)
+        for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=_threaded(n_threads, n_wblocks,
+                                                   <double>nb * u_in * u_out)):
+            r0 = blk * ROW_BLOCK
+            rows = min(<Py_ssize_t>ROW_BLOCK, u_in - r0)
+            gemm(Transpose, NoTrans, rows, u_out, nb, <floating>1,
+                 A_in + r0, u_in, D_out, u_out,
+                 <floating>0, gW + r0 * u_out, u_out)
+            _finish_coef_grad(gW + r0 * u_out, W + r0 * u_out, rows * u_out, a, s)
+        _bias_grad(grads + lay.b_off[l], D_out, nb, u_out, s)
+        if l == 0:
+            break
+        D_in = deltas + nb * lay.cum[l - 1]
+        for blk in prange(n_rblocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=_threaded(n_threads, n_rblocks,
+                                                   <double>nb * u_in * u_out)):
+            r0 = blk * ROW_BLOCK
+            rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
+            gemm(NoTrans, Transpose, rows, u_in, u_out, <floating>1,
+                 D_out + r0 * u_out, u_out, W, u_out,
+                 <floating>0, D_in + r0 * u_in, u_in)
+            activation_derivative(D_in + r0 * u_in, A_in + r0 * u_in,
+                                  rows * u_in, lay.hidden_act)
+
+
+cdef double batch_loss_grad(const Layout* lay, const floating* params,
+                            floating* grads, const floating* X,
+                            const floating* Y, const floating* sw,
+                            Py_ssize_t nb, floating* acts, floating* deltas,
+                            double* partials, double alpha,
+                            int n_threads) noexcept nogil:
+    """Loss of one batch (with the L2 term) and its gradient into grads.
+
+    loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
+    """
+    cdef Py_ssize_t L = lay.n_layers, i
+    cdef double sw_sum = nb, data_loss, penalty
+    if sw != NULL:
+        sw_sum = 0.0
+        for i in range(nb):
+            sw_sum += sw[i]
+    cdef floating* P = acts + nb * lay.cum[L - 1]
+    forward(lay, params, X, nb, acts, P, n_threads)
+    data_loss = _output_loss(lay, P, Y, sw, nb, deltas + nb * lay.cum[L - 1],
+                             partials, n_threads)
+    data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
+    penalty = (0.5 * alpha) * _sumsq(params, lay.n_coefs, partials, n_threads) / sw_sum
+    backward(lay, params, grads, X, nb, acts, deltas, alpha, sw_sum, n_threads)
+    return data_loss + penalty
+
+
+cdef int _reraise() except -1:
+    # The exception a signal handler raised is still set: propagate it.
+    return -1
+
+
+def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
+              floating[::1] state_a, floating[::1] state_b,
+              const floating[:, ::1] X, const floating[:, ::1] Y,
+              const floating[::1] sample_weight, const Py_ssize_t[::1] order,
+              Py_ssize_t batch_size, int solver, double learning_rate,
+              double momentum, bint nesterov, double beta_1, double beta_2,
+              double epsilon, double alpha, floating[::1] work,
+              double[::1] partials, double[::1] result, int n_threads):
+    """Run every mini-batch of one epoch: gather, forward, backward, update.
+
+    Parameters
+    ----------
+    spec : NetSpec
+    params, grads : (n_params,) flat buffers (IN/OUT, OUT)
+    state_a, state_b : (n_params,) optimizer state (IN/OUT): the velocity
+        (state_b unused) for sgd; the first and second moments for adam.
+    X : (n, units[0]); Y : (n, units[L]); sample_weight : (n,) or None
+    order : (n,) row order of this epoch, or None for rows in order
+    batch_size : rows per batch; the last batch is short
+    solver : SOLVERS["sgd"] or SOLVERS["adam"]
+    work, partials : workspaces sized by spec.workspace_sizes(batch_size)
+    result : (2,) float64 (IN/OUT): result[0] += sum_b loss_b * len_b,
+        result[1] is Adam's step count t, advanced once per batch.
+
+    Raises whatever a signal handler raised (KeyboardInterrupt on Ctrl-C),
+    between mini-batches; params, state and result hold the batches done.
+    """
+    cdef Layout* lay = &spec.lay
+    cdef Py_ssize_t L = lay.n_layers, n = X.shape[0], F = lay.units[0]
+    cdef Py_ssize_t K = lay.units[L], B = batch_size
+    cdef Py_ssize_t n_params = spec.n_params, start, nb, i, src
+    cdef floating* acts = &work[0]
+    cdef floating* deltas = acts + B * lay.cum[L]
+    cdef floating* xbuf = deltas + B * lay.cum[L]
+    cdef floating* ybuf = xbuf + B * F
+    cdef floating* swbuf = ybuf + B * K
+    cdef const floating* Xp = &X[0, 0]
+    cdef const floating* Yp = &Y[0, 0]
+    cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
+    cdef const Py_ssize_t* op = NULL if order is None else &order[0]
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef const floating* sb
+    cdef double loss, last_check, acc = result[0]
+    cdef Py_ssize_t t = <Py_ssize_t>result[1]
+    cdef bint interrupted = False
+    with nogil:
+        last_check = fastmlp_now()
+        start = 0
+        while start < n:
+            nb = min(B, n - start)
+            if op == NULL:
+                xb = Xp + start * F
+                yb = Yp + start * K
+                sb = NULL if swp == NULL else swp + start
+            else:
+                for i in range(nb):
+                    src = op[start + i]
+                    memcpy(xbuf + i * F, Xp + src * F, F * sizeof(floating))
+                    memcpy(ybuf + i * K, Yp + src * K, K * sizeof(floating))
+                    if swp != NULL:
+                        swbuf[i] = swp[src]
+                xb = xbuf
+                yb = ybuf
+                sb = NULL if swp == NULL else swbuf
+            loss = batch_loss_grad(lay, &params[0], &grads[0], xb, yb, sb, nb,
+                                   acts, deltas, &partials[0], alpha, n_threads)
+            acc += loss * nb
+            if solver == 0:
+                sgd_step(&params[0], &grads[0], &state_a[0], n_params,
+                         <floating>learning_rate, <floating>momentum, nesterov,
+                         n_threads)
+            else:
+                t += 1
+                adam_step(&params[0], &grads[0], &state_a[0], &state_b[0],
+                          n_params, <floating>adam_rate(learning_rate, beta_1, beta_2, t),
+                          <floating>beta_1, <floating>beta_2, <floating>epsilon,
+                          n_threads)
+            start += nb
+            if start < n and fastmlp_now() - last_check >= CHECK_SECONDS:
+                with gil:
+                    interrupted = PyErr_CheckSignals() != 0
+                if interrupted:
+                    break
+                last_check = fastmlp_now()
+    result[0] = acc
+    result[1] = t
+    if interrupted:
+        _reraise()
+
+
+def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
+              const floating[:, ::1] X, const floating[:, ::1] Y,
+              const floating[::1] sample_weight, double alpha,
+              floating[::1] work, double[::1] partials, int n_threads=1):
+    """Loss of X as one batch, and its gradient into grads (OUT).
+
+    Workspaces sized by spec.workspace_sizes(X.shape[0]).
+    """
+    cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
+    cdef Py_ssize_t nb = X.shape[0]
+    cdef floating* acts = &work[0]
+    cdef double loss
+    with nogil:
+        loss = batch_loss_grad(&spec.lay, &params[0], &grads[0], &X[0, 0],
+                               &Y[0, 0], swp, nb, acts,
+                               acts + nb * spec.lay.cum[spec.lay.n_layers],
+                               &partials[0], alpha, n_threads)
+    return loss
+
+
+def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
+            floating[:, ::1] out, floating[::1] work, int n_threads=1):
+    """out := output-layer activations for X, in chunks of PREDICT_CHUNK rows.
+
+    work is sized by spec.predict_workspace_size(X.shape[0]).
+    """
+    cdef Py_ssize_t n = X.shape[0], F = X.shape[1], K = out.shape[1], c0, nb
+    cdef const floating* Xp = &X[0, 0]
+    with nogil:
+        c0 = 0
+        while c0 < n:
+            nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
+            forward(&spec.lay, &params[0], Xp + c0 * F, nb, &work[0],
+                    &out[c0, 0], n_threads)
+            c0 += nb

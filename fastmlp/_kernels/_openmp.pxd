@@ -1,0 +1,5 @@
+# The OpenMP guard: the only source of omp_* for the kernels (src/fastmlp_omp.h).
+cdef extern from "fastmlp_omp.h":
+    int FASTMLP_HAS_OPENMP
+    int fastmlp_omp_max_threads() noexcept nogil
+    int fastmlp_omp_thread_num() noexcept nogil
