@@ -28,9 +28,9 @@ cdef void gemm(Trans ta, Trans tb, blas_int m, blas_int n, blas_int k,
               <double*>A, &lda, &beta, C, &ldc)
 
 
-def _gemm(bint trans_a, bint trans_b, floating alpha,
+def _gemm(bint trans_a, bint trans_b, double alpha,
           const floating[:, ::1] A, const floating[:, ::1] B,
-          floating beta, floating[:, ::1] C):
+          double beta, floating[:, ::1] C):
     """Test shim: C := alpha * op(A) @ op(B) + beta * C (shapes trusted)."""
     cdef blas_int m = C.shape[0]
     cdef blas_int n = C.shape[1]
@@ -38,5 +38,5 @@ def _gemm(bint trans_a, bint trans_b, floating alpha,
     with nogil:
         gemm(Transpose if trans_a else NoTrans,
              Transpose if trans_b else NoTrans,
-             m, n, k, alpha, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
-             beta, &C[0, 0], C.shape[1])
+             m, n, k, <floating>alpha, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
+             <floating>beta, &C[0, 0], C.shape[1])

@@ -1,0 +1,165 @@
+"""The estimator surface: errors as scikit-learn raises them, state, pickling."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import neural_network as sk
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+import fastmlp
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n=60, f=5, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, f)
+    return X, (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+
+
+def _raised(fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - we compare the class
+        return type(exc)
+    return None
+
+
+def _assert_same_error(make, call):
+    """fastmlp raises exactly the exception class scikit-learn raises."""
+    theirs = _raised(lambda: call(make(sk)))
+    ours = _raised(lambda: call(make(fastmlp)))
+    assert theirs is not None
+    assert ours is theirs
+
+
+X, y = _data()
+BAD_CALLS = {
+    "nan-in-X": lambda m: m.MLPClassifier(max_iter=2).fit(np.where(X > 1.5, np.nan, X), y),
+    "inf-in-X": lambda m: m.MLPRegressor(max_iter=2).fit(np.where(X > 1.5, np.inf, X), X[:, 0]),
+    "nan-in-y": lambda m: m.MLPRegressor(max_iter=2).fit(X, np.where(y, np.nan, 1.0)),
+    "empty-X": lambda m: m.MLPClassifier(max_iter=2).fit(X[:0], y[:0]),
+    "1d-X": lambda m: m.MLPClassifier(max_iter=2).fit(X[:, 0], y),
+    "y-length": lambda m: m.MLPClassifier(max_iter=2).fit(X, y[:-1]),
+    "sample-weight-length": lambda m: m.MLPClassifier(max_iter=2).fit(X, y, np.ones(3)),
+    "hidden-zero": lambda m: m.MLPClassifier(hidden_layer_sizes=(3, 0), max_iter=2).fit(X, y),
+    "alpha-negative": lambda m: m.MLPClassifier(alpha=-1.0).fit(X, y),
+    "activation": lambda m: m.MLPClassifier(activation="softplus").fit(X, y),
+    "solver": lambda m: m.MLPClassifier(solver="rmsprop").fit(X, y),
+    "momentum": lambda m: m.MLPClassifier(momentum=1.5).fit(X, y),
+    "batch-size-zero": lambda m: m.MLPClassifier(batch_size=0).fit(X, y),
+    "n-iter-no-change": lambda m: m.MLPClassifier(n_iter_no_change=0).fit(X, y),
+    "regressor-positional-loss": lambda m: m.MLPRegressor((8,)).fit(X, X[:, 0]),
+    "regressor-loss": lambda m: m.MLPRegressor(loss="absolute_error").fit(X, X[:, 0]),
+    "multiclass-multioutput": lambda m: m.MLPClassifier(max_iter=2).fit(
+        X, np.column_stack([y, 2 * y - (X[:, 2] > 0)])),
+    "predict-unfitted": lambda m: m.MLPClassifier().predict(X),
+    "predict-n-features": lambda m: m.MLPClassifier(max_iter=2).fit(X, y).predict(X[:, :3]),
+    "predict-nan": lambda m: m.MLPRegressor(max_iter=2).fit(X, X[:, 0]).predict(X * np.nan),
+    "predict-strings": lambda m: m.MLPClassifier(max_iter=2).fit(X, y).predict(
+        X.astype(str)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS))
+def test_bad_input_raises_sklearns_exception(case):
+    _assert_same_error(lambda m: m, BAD_CALLS[case])
+
+
+def test_unfitted_predict_is_not_fitted_error():
+    with pytest.raises(NotFittedError):
+        fastmlp.MLPRegressor().predict(X)
+
+
+def _snapshot(est):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else
+                [a.copy() for a in v] if isinstance(v, list) and v and isinstance(v[0], np.ndarray)
+                else v) for k, v in vars(est).items() if k.endswith("_")}
+
+
+def _assert_unchanged(est, before):
+    after = _snapshot(est)
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        if isinstance(v, list) and v and isinstance(v[0], np.ndarray):
+            for a, b in zip(after[k], v):
+                np.testing.assert_array_equal(a, b)
+        elif isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(after[k], v)
+        else:
+            assert after[k] == v or (v != v and after[k] != after[k]), k
+
+
+def test_failed_fit_leaves_fitted_model_untouched():
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    before = _snapshot(clf)
+    with pytest.raises(ValueError):
+        clf.fit(np.where(X > 1.5, np.nan, X), y)
+    _assert_unchanged(clf, before)
+    with pytest.raises(ValueError):
+        clf.set_params(warm_start=True).fit(X, np.where(y, "a", "b"))  # new classes
+    _assert_unchanged(clf, before)
+
+
+def test_divergence_raises_and_keeps_the_previous_model():
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=2,
+                               random_state=0).fit(X, X[:, 0])
+    before = _snapshot(reg)
+    huge = X * 1e200
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        with np.errstate(all="ignore"):
+            reg.set_params(learning_rate_init=1e3).fit(huge, huge[:, 0])
+    _assert_unchanged(reg, before)
+
+
+def test_pickle_clone_and_assigned_coefs():
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    clf2 = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clf2.predict_proba(X), proba)
+    assert clone(clf).get_params() == clf.get_params()
+    assert not hasattr(clone(clf), "coefs_")
+
+    # Assigned weights are used: compare with a plain NumPy forward pass.
+    rng = np.random.RandomState(1)
+    clf.coefs_[0] = rng.randn(*clf.coefs_[0].shape)
+    clf.intercepts_[1] = np.asarray(rng.randn(1))
+    hidden = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    p = 1 / (1 + np.exp(-(hidden @ clf.coefs_[1] + clf.intercepts_[1])))
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], p.ravel(), rtol=1e-12)
+
+
+def test_warm_start_continues_like_sklearn():
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0, warm_start=True)
+    ours, theirs = fastmlp.MLPClassifier(**params), sk.MLPClassifier(**params)
+    for _ in range(3):
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+
+
+def test_verbose_prints_sklearns_lines(capsys):
+    fastmlp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, verbose=True,
+                          random_state=0).fit(X, y)
+    ours = capsys.readouterr().out
+    sk.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, verbose=True,
+                     random_state=0).fit(X, y)
+    theirs = capsys.readouterr().out
+    assert ours == theirs and "Iteration 2, loss = " in ours
+
+
+@pytest.mark.parametrize("params", [dict(solver="lbfgs"), dict(early_stopping=True)])
+def test_not_yet_implemented_options_say_so(params):
+    with pytest.raises(NotImplementedError):
+        fastmlp.MLPClassifier(**params).fit(X, y)

@@ -1,0 +1,54 @@
+"""Ctrl-C during a long sgd/adam fit stops it between mini-batches, as in sklearn."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CHILD = r"""
+import json, sys, time, warnings
+import numpy as np
+from fastmlp import MLPClassifier
+
+rng = np.random.RandomState(0)
+X = rng.randn(20000, 300).astype(np.float32)
+y = (X[:, 0] > 0).astype(int)
+clf = MLPClassifier(hidden_layer_sizes=(256, 256), solver=sys.argv[1], max_iter=100000,
+                    tol=0.0, n_iter_no_change=np.inf, random_state=0)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    print("fitting", flush=True)
+    clf.fit(X, y)
+finite = all(bool(np.isfinite(c).all()) for c in clf.coefs_ + clf.intercepts_)
+accuracy = float((clf.predict(X) == y).mean())
+print(json.dumps({"warnings": [str(w.message) for w in caught], "finite": finite,
+                  "n_iter": clf.n_iter_, "t": clf.t_, "accuracy": accuracy}), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_sigint_stops_fit_with_sklearns_warning(solver):
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, solver], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        time.sleep(1.5)  # well inside the first epochs
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        waited = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert "Training interrupted by user." in report["warnings"]
+    assert report["finite"]
+    assert report["accuracy"] > 0.5  # the weights trained so far are usable
+    assert waited < 10
+    print(f"{solver}: stopped {waited * 1000:.0f} ms after SIGINT")

@@ -1,0 +1,70 @@
+"""Thread-count independence and dtype preservation."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastmlp
+
+
+def _data(n=600, f=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, f)
+    y = (X[:, :3].sum(1) > 0).astype(int) + (X[:, 3] > 1)
+    return X, y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_results_are_bit_identical_for_any_n_threads(dtype, solver):
+    # Large enough that every kernel takes its parallel path with 2+ threads.
+    X, y = _data()
+    X = X.astype(dtype)
+    fits = []
+    for n_threads in (1, 2, 3):
+        clf = fastmlp.MLPClassifier(hidden_layer_sizes=(128, 64), solver=solver,
+                                    max_iter=3, random_state=0, n_threads=n_threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        fits.append(clf)
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        assert fits[0].loss_curve_ == other.loss_curve_
+        np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
+
+
+def test_float32_stays_float32_and_float64_input_upcasts():
+    X, y = _data(n=120, f=10)
+    X32 = X.astype(np.float32)
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(7,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X32, y)
+    assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
+    assert clf.predict_proba(X32).dtype == np.float32
+    # As with NumPy (and scikit-learn), float64 input to a float32 model gives float64.
+    proba64 = clf.predict_proba(X)
+    assert proba64.dtype == np.float64
+    np.testing.assert_allclose(proba64, clf.predict_proba(X32), rtol=1e-5)
+
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X32, X[:, 0])  # float64 y is cast to X's dtype
+    assert reg.predict(X32).dtype == np.float32
+    assert all(c.dtype == np.float32 for c in reg.coefs_)
+
+
+def test_integer_input_becomes_float64():
+    X, y = _data(n=80, f=6)
+    Xi = np.round(X * 10).astype(np.int64)
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Xi, y)
+    assert clf.coefs_[0].dtype == np.float64
+    assert clf.predict_proba(Xi).dtype == np.float64
