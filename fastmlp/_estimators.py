@@ -5,19 +5,24 @@ prediction. Training between epochs is ``_training``; the numbers are computed
 by the Cython kernels behind ``_network``.
 """
 
+from contextlib import contextmanager
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastmlp import _network
 from fastmlp._threads import blas_single_threaded, resolve_n_threads
-from fastmlp._training import StochasticOptimizer, fit_stochastic
+from fastmlp._training import fit_lbfgs, fit_stochastic
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -62,7 +67,7 @@ class _BaseMLP(BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
+        X : {ndarray, sparse matrix} of shape (n_samples, n_features)
             The input data.
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
@@ -75,18 +80,20 @@ class _BaseMLP(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        self._validate_params()
-        return self._fit_guarded(X, y, sample_weight, incremental=False)
+        with _restored_on_failure(self):
+            self._validate_params()
+            return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit_guarded(self, X, y, sample_weight, incremental):
-        # A failed call leaves the estimator exactly as it was.
-        saved = dict(self.__dict__)
-        try:
-            return self._fit(X, y, sample_weight, incremental)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+    def _partial_fit(self, X, y, sample_weight, classes=None):
+        with _restored_on_failure(self):
+            # Like scikit-learn, parameters are validated until the model is fitted.
+            if not _looks_fitted(self):
+                self._validate_params()
+            self._first_partial_fit(y, classes)
+            return self._fit(X, y, sample_weight, incremental=True)
+
+    def _first_partial_fit(self, y, classes):
+        """Classifier: set up the classes on the first partial_fit."""
 
     def _fit(self, X, y, sample_weight, incremental):
         hidden = self.hidden_layer_sizes
@@ -95,25 +102,16 @@ class _BaseMLP(BaseEstimator):
         hidden = list(hidden)
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
-        if self.solver not in _STOCHASTIC_SOLVERS:
-            raise NotImplementedError(
-                "solver='lbfgs' is not implemented in fastmlp yet; use 'adam' or 'sgd'."
-            )
-        if self.early_stopping:
-            raise NotImplementedError(
-                "early_stopping=True is not implemented in fastmlp yet."
-            )
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-        X = np.ascontiguousarray(X)
-        Y = np.ascontiguousarray(Y.reshape(X.shape[0], -1), dtype=X.dtype)
+        if not sp.issparse(X):
+            X = np.ascontiguousarray(X)
         if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(
-                _check_sample_weight(sample_weight, X), dtype=X.dtype
-            )
-        n_features = X.shape[1]
-        units = [n_features] + hidden + [Y.shape[1]]
+            sample_weight = _check_sample_weight(sample_weight, X)
+        Y = Y.reshape(X.shape[0], -1)
+        self.n_outputs_ = Y.shape[1]
+        units = [X.shape[1]] + hidden + [self.n_outputs_]
         rng = check_random_state(self.random_state)
 
         if first_pass:
@@ -123,20 +121,16 @@ class _BaseMLP(BaseEstimator):
                 "The shapes of coefs_ %s do not match the network %s."
                 % ([c.shape for c in self.coefs_], units)
             )
-        self.n_outputs_ = Y.shape[1]
-
-        flat = _network.pack(self.coefs_, self.intercepts_, X.dtype)
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = StochasticOptimizer(
-                self.solver, flat.size, X.dtype, self.get_params()
-            )
-        else:
-            self._optimizer = self._optimizer.copy()
-        self.loss_curve_ = list(self.loss_curve_)
         spec = self._spec(units)
         n_threads = resolve_n_threads(self.n_threads)
         with blas_single_threaded():
-            fit_stochastic(self, spec, flat, X, Y, sample_weight, rng, incremental, n_threads)
+            if self.solver in _STOCHASTIC_SOLVERS:
+                score = partial(self._validation_score, spec, n_threads)
+                flat = fit_stochastic(
+                    self, spec, X, Y, sample_weight, rng, incremental, n_threads, score
+                )
+            else:
+                flat = fit_lbfgs(self, spec, X, Y, sample_weight, n_threads)
 
         if not np.isfinite(flat).all():
             raise ValueError(
@@ -154,22 +148,36 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(units)
         self.out_activation_ = self._output_activation()
         self.coefs_, self.intercepts_ = _network.init_params(units, self.activation, rng, dtype)
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        self.best_loss_ = np.inf
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
+        self._best_params = _network.pack(self.coefs_, self.intercepts_, dtype)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
 
     def _spec(self, units):
         loss = _network.output_loss_name(self.loss, self.out_activation_)
         return _network.make_spec(units, self.activation, self.out_activation_, loss)
+
+    def _validation_score(self, spec, n_threads, flat, X, y, sample_weight):
+        """Early stopping's score (accuracy or R^2) of the parameters ``flat``."""
+        y_pred = self._decode_output(_network.forward(spec, flat, X, n_threads))
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
 
     # ---- prediction --------------------------------------------------------
 
     def _forward(self, X):
         """Output-layer activations, shape (n_samples, n_outputs_)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
         units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
@@ -195,6 +203,33 @@ class _BaseMLP(BaseEstimator):
             self._flat = _network.pack(self.coefs_, self.intercepts_, dtype)
             self.coefs_, self.intercepts_ = _network.unpack(self._flat, units)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+@contextmanager
+def _restored_on_failure(est):
+    """A call that raises leaves the estimator exactly as it was.
+
+    Fitting never writes into arrays the estimator already holds (it trains a
+    fresh flat buffer and copies the optimizer state), so restoring the
+    attribute dict is enough.
+    """
+    saved = dict(est.__dict__)
+    try:
+        yield
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(saved)
+        raise
+
+
+def _looks_fitted(est):
+    """scikit-learn's test for "fitted": any public attribute ending in '_'."""
+    return any(k.endswith("_") and not k.startswith("__") for k in vars(est))
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
@@ -210,7 +245,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation of the hidden layers.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        Weight optimiser ('lbfgs' is not implemented yet).
+        Weight optimiser.
     alpha : float, default=0.0001
         Strength of the L2 penalty.
     batch_size : int or 'auto', default='auto'
@@ -238,7 +273,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     nesterovs_momentum : bool, default=True
         Use Nesterov's momentum with 'sgd'.
     early_stopping : bool, default=False
-        Stop on a held-out validation score (not implemented yet).
+        Stop on a held-out validation score.
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -327,13 +362,73 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     # The classifier's loss is fixed (scikit-learn keeps it as an attribute).
     loss = "log_loss"
+    _is_classifier = True
+    _score_function = staticmethod(accuracy_score)
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
+    def _decode_output(self, y_pred):
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _decode_targets(self, Y):
+        return self._label_binarizer.inverse_transform(Y)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            All classes across calls; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._partial_fit(X, y, sample_weight, classes)
+
+    def _first_partial_fit(self, y, classes):
+        if getattr(self, "classes_", None) is None and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is None:
+            return
+        if getattr(self, "classes_", None) is not None:
+            if not np.array_equal(self.classes_, unique_labels(classes)):
+                raise ValueError(
+                    "`classes=%r` is not the same as on last call "
+                    "to partial_fit, was: %r" % (classes, self.classes_)
+                )
+            return
+        self.classes_ = unique_labels(classes)
+        self._label_binarizer = LabelBinarizer()
+        if type_of_target(y).startswith("multilabel"):
+            self._label_binarizer.fit(y)
+        else:
+            self._label_binarizer.fit(classes)
+
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -355,7 +450,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-        return X, self._label_binarizer.transform(y).astype(X.dtype)
+        # bool, as scikit-learn keeps it (the stratified split sees this).
+        return X, self._label_binarizer.transform(y).astype(bool)
 
     def predict(self, X):
         """Predict class labels.
@@ -369,10 +465,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Predicted classes (an indicator matrix for multilabel targets).
         """
-        y_pred = self._forward(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return self._decode_output(self._forward(X))
 
     def predict_proba(self, X):
         """Probability of each class.
@@ -497,12 +590,43 @@ n_layers_, n_outputs_, out_activation_
         self.max_fun = max_fun
         self.n_threads = n_threads
 
+    _is_classifier = False
+    _score_function = staticmethod(r2_score)
+
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
+    def _decode_output(self, y_pred):
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def _decode_targets(self, Y):
+        return Y
+
+    # scikit-learn 1.9 guards this with ``available_if(lambda est:
+    # est._check_solver)`` (no call), so it is always available and with
+    # solver='lbfgs' runs a full L-BFGS fit; fastmlp copies that.
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._partial_fit(X, y, sample_weight)
+
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True,
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
             dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
@@ -520,5 +644,4 @@ n_layers_, n_outputs_, out_activation_
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        y_pred = self._forward(X)
-        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+        return self._decode_output(self._forward(X))

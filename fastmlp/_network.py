@@ -8,6 +8,7 @@ views of the buffer it knows).
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from fastmlp._kernels import _network as _kernel
 from fastmlp._threads import blas_single_threaded
@@ -86,16 +87,76 @@ def are_views_of(flat, coefs, intercepts, units):
     return offset == flat.size
 
 
+def kernel_input(X, dtype):
+    """The keyword arguments that hand X to a kernel, in ``dtype``.
+
+    Dense X becomes a C-contiguous array; sparse X (any format) becomes CSR
+    arrays with index arrays of np.intp, never a dense copy. Sparse input
+    also needs a row order (``rows``), which the callers supply.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        return dict(
+            X=None,
+            X_data=np.ascontiguousarray(X.data, dtype=dtype),
+            X_indices=np.ascontiguousarray(X.indices, dtype=np.intp),
+            X_indptr=np.ascontiguousarray(X.indptr, dtype=np.intp),
+        )
+    return dict(X=np.ascontiguousarray(X, dtype=dtype), X_data=None,
+                X_indices=None, X_indptr=None)
+
+
 def forward(spec, flat, X, n_threads):
-    """Output-layer activations for the rows of X (C-contiguous float array).
+    """Output-layer activations for the rows of X (dense or sparse, float).
 
     Runs in X's dtype if it is wider than the parameters' (as NumPy would).
     """
     dtype = np.result_type(X.dtype, flat.dtype)
-    X = np.ascontiguousarray(X, dtype=dtype)
     flat = flat.astype(dtype, copy=False)
-    out = np.empty((X.shape[0], spec.n_outputs), dtype=dtype)
-    work = np.empty(spec.predict_workspace_size(X.shape[0]), dtype=dtype)
+    n = X.shape[0]
+    out = np.empty((n, spec.n_outputs), dtype=dtype)
+    work = np.empty(spec.predict_workspace_size(n), dtype=dtype)
+    inputs = kernel_input(X, dtype)
+    rows = np.arange(n, dtype=np.intp) if inputs["X"] is None else None
     with blas_single_threaded():
-        _kernel.predict(spec, flat, X, out, work, n_threads)
+        _kernel.predict(spec, flat, inputs["X"], out, work, n_threads,
+                        inputs["X_data"], inputs["X_indices"], inputs["X_indptr"], rows)
     return out
+
+
+class FullLoss:
+    """Loss and gradient over all rows, for scipy's L-BFGS-B (float64).
+
+    Parameters
+    ----------
+    spec : NetSpec
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,) or None
+    alpha : float
+    n_threads : int
+    """
+
+    def __init__(self, spec, X, Y, sample_weight, alpha, n_threads):
+        self.spec = spec
+        self.inputs = kernel_input(X, np.float64)
+        n = X.shape[0]
+        self.rows = np.arange(n, dtype=np.intp) if self.inputs["X"] is None else None
+        self.Y = np.ascontiguousarray(Y, dtype=np.float64)
+        self.sw = None if sample_weight is None else np.ascontiguousarray(
+            sample_weight, dtype=np.float64)
+        self.alpha = float(alpha)
+        self.n_threads = n_threads
+        n_work, n_partials = spec.workspace_sizes(min(n, _kernel.loss_grad_chunk()))
+        self.work = np.empty(n_work)
+        self.partials = np.empty(n_partials)
+
+    def __call__(self, params):
+        """(loss, gradient) at the flat float64 parameters ``params``."""
+        grads = np.empty_like(params)
+        loss = _kernel.loss_grad(
+            self.spec, params, grads, self.inputs["X"], self.Y, self.sw, self.alpha,
+            self.work, self.partials, self.n_threads, self.inputs["X_data"],
+            self.inputs["X_indices"], self.inputs["X_indptr"], self.rows,
+        )
+        return loss, grads

@@ -157,9 +157,3 @@ def test_verbose_prints_sklearns_lines(capsys):
                      random_state=0).fit(X, y)
     theirs = capsys.readouterr().out
     assert ours == theirs and "Iteration 2, loss = " in ours
-
-
-@pytest.mark.parametrize("params", [dict(solver="lbfgs"), dict(early_stopping=True)])
-def test_not_yet_implemented_options_say_so(params):
-    with pytest.raises(NotImplementedError):
-        fastmlp.MLPClassifier(**params).fit(X, y)

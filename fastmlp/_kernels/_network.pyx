@@ -23,6 +23,16 @@ the same bits, so results are bit-identical for any number of threads.
     biases    gb_l = sum_rows D_{l+1} / sum(w)
     backprop  D_l[rows] = (D_{l+1}[rows] @ W_l^T) * f'(A_l[rows])
 
+Sparse input. A CSR X is never densified: the first layer's product is
+computed from the nonzeros (Z[r] = sum_p x_p W_0[j_p]) and its weight gradient
+by scattering them (gW_0[j_p] += x_p D_1[r], in row order), in parallel over
+fixed blocks of W_0's columns. Batch rows are addressed through the row order,
+so sparse rows are never gathered either.
+
+Full-data loss and gradient (L-BFGS) run the same passes over fixed chunks of
+rows, accumulating raw gradient sums, then finish them once:
+g = (raw + alpha W) / sum(w).
+
 Nothing here allocates: the caller sizes the workspaces with
 ``workspace_sizes`` / ``predict_workspace_size``. Ctrl-C: run_epoch looks at
 pending signals between mini-batches every CHECK_SECONDS (taking the GIL only
@@ -52,7 +62,8 @@ cdef extern from "Python.h":
 cdef enum:
     ROW_BLOCK = 64           # rows of a batch (or of W_l) per task
     SUM_BLOCK = 4096         # elements per partial sum
-    PREDICT_CHUNK = 1024     # rows per forward pass in predict
+    PREDICT_CHUNK = 1024     # rows per forward pass in predict and L-BFGS
+    COL_BLOCK = 64           # columns of W_0 per task in the sparse gradient
     MIN_PARALLEL_WORK = 131072  # multiply-adds below which one thread is faster
 
 cdef double CHECK_SECONDS = 0.005
@@ -62,6 +73,14 @@ _ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU, "softmax": SOFTMAX, "exp": EXP}
 _LOSSES = {"squared_error": SQUARED_ERROR, "log_loss": LOG_LOSS,
            "binary_log_loss": BINARY_LOG_LOSS, "poisson": POISSON}
+
+
+cdef struct CSR:
+    # Rows of a CSR matrix whose values have the network's floating type.
+    const void* data
+    const Py_ssize_t* indices
+    const Py_ssize_t* indptr
+    const Py_ssize_t* rows      # batch row r is CSR row rows[r]
 
 
 cdef struct Layout:
@@ -148,12 +167,54 @@ cdef inline bint _threaded(int n_threads, Py_ssize_t n_blocks, double work) noex
     return n_threads > 1 and n_blocks > 1 and work >= MIN_PARALLEL_WORK
 
 
-cdef void forward(const Layout* lay, const floating* params, const floating* X,
-                  Py_ssize_t nb, floating* acts, floating* out,
-                  int n_threads) noexcept nogil:
-    """Activations of every layer for the nb rows of X (nb x units[0]).
+cdef void _sparse_first_layer(const CSR* csr, const floating* W, Py_ssize_t r0,
+                              Py_ssize_t rows, Py_ssize_t u_out,
+                              floating* Z) noexcept nogil:
+    """Z[r] := sum_p data[p] W[indices[p]] for batch rows r0 .. r0+rows."""
+    cdef const floating* data = <const floating*>csr.data
+    cdef Py_ssize_t r, p, j, row
+    cdef floating v
+    cdef floating* z
+    cdef const floating* w
+    for r in range(r0, r0 + rows):
+        z = Z + r * u_out
+        for j in range(u_out):
+            z[j] = 0
+        row = csr.rows[r]
+        for p in range(csr.indptr[row], csr.indptr[row + 1]):
+            v = data[p]
+            w = W + csr.indices[p] * u_out
+            for j in range(u_out):
+                z[j] += v * w[j]
 
-    Hidden layer j goes to acts + nb * cum[j-1]; the output layer to out.
+
+cdef void _sparse_first_grad(const CSR* csr, const floating* D, Py_ssize_t nb,
+                             Py_ssize_t u_out, Py_ssize_t c0, Py_ssize_t c1,
+                             floating* gW) noexcept nogil:
+    """gW[:, c0:c1] += sum_r x_r^T D[r, c0:c1], scattering rows in order."""
+    cdef const floating* data = <const floating*>csr.data
+    cdef Py_ssize_t r, p, c, row
+    cdef floating v
+    cdef floating* g
+    cdef const floating* d
+    for r in range(nb):
+        row = csr.rows[r]
+        d = D + r * u_out
+        for p in range(csr.indptr[row], csr.indptr[row + 1]):
+            v = data[p]
+            g = gW + csr.indices[p] * u_out
+            for c in range(c0, c1):
+                g[c] += v * d[c]
+
+
+cdef void forward(const Layout* lay, const floating* params, const floating* X,
+                  const CSR* csr, Py_ssize_t nb, floating* acts, floating* out,
+                  int n_threads) noexcept nogil:
+    """Activations of every layer for nb input rows.
+
+    The input is X (nb x units[0], dense) or, if csr is not NULL, the CSR rows
+    csr.rows[0 .. nb]. Hidden layer j goes to acts + nb * cum[j-1]; the output
+    layer to out.
     """
     cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
     cdef Py_ssize_t n_blocks = _n_blocks(nb, ROW_BLOCK)
@@ -172,9 +233,12 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
                                                    <double>nb * u_in * u_out)):
             r0 = blk * ROW_BLOCK
             rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
-            gemm(NoTrans, NoTrans, rows, u_out, u_in, <floating>1,
-                 A_in + r0 * u_in, u_in, params + lay.w_off[l], u_out,
-                 <floating>0, A_out + r0 * u_out, u_out)
+            if l == 0 and csr != NULL:
+                _sparse_first_layer(csr, params + lay.w_off[0], r0, rows, u_out, A_out)
+            else:
+                gemm(NoTrans, NoTrans, rows, u_out, u_in, <floating>1,
+                     A_in + r0 * u_in, u_in, params + lay.w_off[l], u_out,
+                     <floating>0, A_out + r0 * u_out, u_out)
             bias_activation(A_out + r0 * u_out, rows, u_out,
                             params + lay.b_off[l], act)
 
@@ -220,30 +284,27 @@ cdef double _sumsq(const floating* x, Py_ssize_t n, double* partials,
     return total
 
 
-cdef void _finish_coef_grad(floating* g, const floating* W, Py_ssize_t n,
-                            floating alpha, floating sw_sum) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        g[i] = (g[i] + alpha * W[i]) / sw_sum
-
-
-cdef void _bias_grad(floating* gb, const floating* D, Py_ssize_t nb,
-                     Py_ssize_t cols, floating sw_sum) noexcept nogil:
+cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
+                           Py_ssize_t cols, bint accumulate) noexcept nogil:
+    """gb (+)= sum over the rows of D."""
     cdef Py_ssize_t i, j
-    for j in range(cols):
-        gb[j] = 0
+    if not accumulate:
+        for j in range(cols):
+            gb[j] = 0
     for i in range(nb):
         for j in range(cols):
             gb[j] += D[i * cols + j]
-    for j in range(cols):
-        gb[j] = gb[j] / sw_sum
 
 
 cdef void backward(const Layout* lay, const floating* params, floating* grads,
-                   const floating* X, Py_ssize_t nb, const floating* acts,
-                   floating* deltas, double alpha, double sw_sum,
+                   const floating* X, const CSR* csr, Py_ssize_t nb,
+                   const floating* acts, floating* deltas, bint accumulate,
                    int n_threads) noexcept nogil:
-    """Gradients of every layer from the output delta at deltas + nb*cum[L-1]."""
+    """Raw gradient sums A_l^T D_{l+1} and sum_rows D_{l+1} into grads.
+
+    Starts from the output delta at deltas + nb*cum[L-1]; with accumulate the
+    sums are added to grads (chunked full-data gradient), else they replace it.
+    """
     cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
     cdef Py_ssize_t n_rblocks = _n_blocks(nb, ROW_BLOCK), n_wblocks
     cdef Py_ssize_t u_in, u_out
@@ -252,8 +313,7 @@ cdef void backward(const Layout* lay, const floating* params, floating* grads,
     cdef floating* D_out
     cdef floating* D_in
     cdef floating* gW
-    cdef floating a = <floating>alpha
-    cdef floating s = <floating>sw_sum
+    cdef floating beta = 1 if accumulate else 0
     for l in range(L - 1, -1, -1):
         u_in = lay.units[l]
         u_out = lay.units[l + 1]
@@ -261,17 +321,27 @@ cdef void backward(const Layout* lay, const floating* params, floating* grads,
         D_out = deltas + nb * lay.cum[l]
         W = params + lay.w_off[l]
         gW = grads + lay.w_off[l]
-        n_wblocks = _n_blocks(u_in, ROW_BLOCK)
-        for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=_threaded(n_threads, n_wblocks,
-                                                   <double>nb * u_in * u_out)):
-            r0 = blk * ROW_BLOCK
-            rows = min(<Py_ssize_t>ROW_BLOCK, u_in - r0)
-            gemm(Transpose, NoTrans, rows, u_out, nb, <floating>1,
-                 A_in + r0, u_in, D_out, u_out,
-                 <floating>0, gW + r0 * u_out, u_out)
-            _finish_coef_grad(gW + r0 * u_out, W + r0 * u_out, rows * u_out, a, s)
-        _bias_grad(grads + lay.b_off[l], D_out, nb, u_out, s)
+        if l == 0 and csr != NULL:
+            if not accumulate:
+                for r0 in range(u_in * u_out):
+                    gW[r0] = 0
+            n_wblocks = _n_blocks(u_out, COL_BLOCK)
+            for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=_threaded(n_threads, n_wblocks,
+                                                       <double>nb * u_out * 16)):
+                r0 = blk * COL_BLOCK
+                _sparse_first_grad(csr, D_out, nb, u_out, r0,
+                                   min(r0 + COL_BLOCK, u_out), gW)
+        else:
+            n_wblocks = _n_blocks(u_in, ROW_BLOCK)
+            for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=_threaded(n_threads, n_wblocks,
+                                                       <double>nb * u_in * u_out)):
+                r0 = blk * ROW_BLOCK
+                rows = min(<Py_ssize_t>ROW_BLOCK, u_in - r0)
+                gemm(Transpose, NoTrans, rows, u_out, nb, <floating>1,
+                     A_in + r0, u_in, D_out, u_out, beta, gW + r0 * u_out, u_out)
+        _add_column_sums(grads + lay.b_off[l], D_out, nb, u_out, accumulate)
         if l == 0:
             break
         D_in = deltas + nb * lay.cum[l - 1]
@@ -287,8 +357,49 @@ cdef void backward(const Layout* lay, const floating* params, floating* grads,
                                   rows * u_in, lay.hidden_act)
 
 
-cdef double batch_loss_grad(const Layout* lay, const floating* params,
-                            floating* grads, const floating* X,
+cdef void _finish_block(floating* g, const floating* W, Py_ssize_t n,
+                        floating alpha, floating sw_sum) noexcept nogil:
+    cdef Py_ssize_t i
+    if W != NULL:
+        for i in range(n):
+            g[i] = (g[i] + alpha * W[i]) / sw_sum
+    else:
+        for i in range(n):
+            g[i] = g[i] / sw_sum
+
+
+cdef void finish_grads(const Layout* lay, const floating* params, floating* grads,
+                       Py_ssize_t n_params, double alpha, double sw_sum,
+                       int n_threads) noexcept nogil:
+    """gW := (raw + alpha W) / sum(w) and gb := raw / sum(w), element-wise."""
+    cdef Py_ssize_t n_blocks = _n_blocks(n_params, SUM_BLOCK), blk, i0, i1
+    cdef Py_ssize_t n_coefs = lay.n_coefs
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * n_params)):
+        i0 = blk * SUM_BLOCK
+        i1 = min(i0 + SUM_BLOCK, n_params)
+        if i0 < n_coefs:
+            _finish_block(grads + i0, params + i0, min(i1, n_coefs) - i0,
+                          <floating>alpha, <floating>sw_sum)
+        if i1 > n_coefs:
+            i0 = max(i0, n_coefs)
+            _finish_block(grads + i0, <const floating*>NULL, i1 - i0,
+                          <floating>alpha, <floating>sw_sum)
+
+
+cdef double _weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    if sw == NULL:
+        return <double>n
+    for i in range(n):
+        s += sw[i]
+    return s
+
+
+cdef double batch_loss_grad(const Layout* lay, Py_ssize_t n_params,
+                            const floating* params, floating* grads,
+                            const floating* X, const CSR* csr,
                             const floating* Y, const floating* sw,
                             Py_ssize_t nb, floating* acts, floating* deltas,
                             double* partials, double alpha,
@@ -297,19 +408,16 @@ cdef double batch_loss_grad(const Layout* lay, const floating* params,
 
     loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
     """
-    cdef Py_ssize_t L = lay.n_layers, i
-    cdef double sw_sum = nb, data_loss, penalty
-    if sw != NULL:
-        sw_sum = 0.0
-        for i in range(nb):
-            sw_sum += sw[i]
+    cdef Py_ssize_t L = lay.n_layers
+    cdef double sw_sum = _weight_sum(sw, nb), data_loss, penalty
     cdef floating* P = acts + nb * lay.cum[L - 1]
-    forward(lay, params, X, nb, acts, P, n_threads)
+    forward(lay, params, X, csr, nb, acts, P, n_threads)
     data_loss = _output_loss(lay, P, Y, sw, nb, deltas + nb * lay.cum[L - 1],
                              partials, n_threads)
     data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
     penalty = (0.5 * alpha) * _sumsq(params, lay.n_coefs, partials, n_threads) / sw_sum
-    backward(lay, params, grads, X, nb, acts, deltas, alpha, sw_sum, n_threads)
+    backward(lay, params, grads, X, csr, nb, acts, deltas, False, n_threads)
+    finish_grads(lay, params, grads, n_params, alpha, sw_sum, n_threads)
     return data_loss + penalty
 
 
@@ -318,14 +426,24 @@ cdef int _reraise() except -1:
     return -1
 
 
+cdef inline void _set_csr(CSR* csr, const void* data, const Py_ssize_t* indices,
+                          const Py_ssize_t* indptr) noexcept nogil:
+    csr.data = data
+    csr.indices = indices
+    csr.indptr = indptr
+    csr.rows = NULL
+
+
 def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
               floating[::1] state_a, floating[::1] state_b,
-              const floating[:, ::1] X, const floating[:, ::1] Y,
-              const floating[::1] sample_weight, const Py_ssize_t[::1] order,
-              Py_ssize_t batch_size, int solver, double learning_rate,
-              double momentum, bint nesterov, double beta_1, double beta_2,
-              double epsilon, double alpha, floating[::1] work,
-              double[::1] partials, double[::1] result, int n_threads):
+              const floating[:, ::1] X, const floating[::1] X_data,
+              const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+              const floating[:, ::1] Y, const floating[::1] sample_weight,
+              const Py_ssize_t[::1] order, Py_ssize_t batch_size, int solver,
+              double learning_rate, double momentum, bint nesterov,
+              double beta_1, double beta_2, double epsilon, double alpha,
+              floating[::1] work, double[::1] partials, double[::1] result,
+              int n_threads):
     """Run every mini-batch of one epoch: gather, forward, backward, update.
 
     Parameters
@@ -334,7 +452,9 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     params, grads : (n_params,) flat buffers (IN/OUT, OUT)
     state_a, state_b : (n_params,) optimizer state (IN/OUT): the velocity
         (state_b unused) for sgd; the first and second moments for adam.
-    X : (n, units[0]); Y : (n, units[L]); sample_weight : (n,) or None
+    X : (n, units[0]) dense input, or None with X_data/X_indices/X_indptr
+        the CSR arrays of a sparse input (then ``order`` is required)
+    Y : (n, units[L]); sample_weight : (n,) or None
     order : (n,) row order of this epoch, or None for rows in order
     batch_size : rows per batch; the last batch is short
     solver : SOLVERS["sgd"] or SOLVERS["adam"]
@@ -346,7 +466,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     between mini-batches; params, state and result hold the batches done.
     """
     cdef Layout* lay = &spec.lay
-    cdef Py_ssize_t L = lay.n_layers, n = X.shape[0], F = lay.units[0]
+    cdef Py_ssize_t L = lay.n_layers, n = Y.shape[0], F = lay.units[0]
     cdef Py_ssize_t K = lay.units[L], B = batch_size
     cdef Py_ssize_t n_params = spec.n_params, start, nb, i, src
     cdef floating* acts = &work[0]
@@ -354,37 +474,46 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef floating* xbuf = deltas + B * lay.cum[L]
     cdef floating* ybuf = xbuf + B * F
     cdef floating* swbuf = ybuf + B * K
-    cdef const floating* Xp = &X[0, 0]
+    cdef const floating* Xp = NULL if X is None else &X[0, 0]
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
     cdef const Py_ssize_t* op = NULL if order is None else &order[0]
-    cdef const floating* xb
+    cdef CSR csr
+    cdef const CSR* csrp = NULL
+    cdef const floating* xb = NULL
     cdef const floating* yb
     cdef const floating* sb
     cdef double loss, last_check, acc = result[0]
     cdef Py_ssize_t t = <Py_ssize_t>result[1]
     cdef bint interrupted = False
+    if X is None:
+        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        csrp = &csr
     with nogil:
         last_check = fastmlp_now()
         start = 0
         while start < n:
             nb = min(B, n - start)
             if op == NULL:
-                xb = Xp + start * F
+                if Xp != NULL:
+                    xb = Xp + start * F
                 yb = Yp + start * K
                 sb = NULL if swp == NULL else swp + start
             else:
                 for i in range(nb):
                     src = op[start + i]
-                    memcpy(xbuf + i * F, Xp + src * F, F * sizeof(floating))
+                    if Xp != NULL:
+                        memcpy(xbuf + i * F, Xp + src * F, F * sizeof(floating))
                     memcpy(ybuf + i * K, Yp + src * K, K * sizeof(floating))
                     if swp != NULL:
                         swbuf[i] = swp[src]
-                xb = xbuf
+                xb = NULL if Xp == NULL else xbuf
                 yb = ybuf
                 sb = NULL if swp == NULL else swbuf
-            loss = batch_loss_grad(lay, &params[0], &grads[0], xb, yb, sb, nb,
-                                   acts, deltas, &partials[0], alpha, n_threads)
+                csr.rows = op + start
+            loss = batch_loss_grad(lay, n_params, &params[0], &grads[0], xb, csrp,
+                                   yb, sb, nb, acts, deltas, &partials[0], alpha,
+                                   n_threads)
             acc += loss * nb
             if solver == 0:
                 sgd_step(&params[0], &grads[0], &state_a[0], n_params,
@@ -412,35 +541,82 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
 def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
               const floating[:, ::1] X, const floating[:, ::1] Y,
               const floating[::1] sample_weight, double alpha,
-              floating[::1] work, double[::1] partials, int n_threads=1):
-    """Loss of X as one batch, and its gradient into grads (OUT).
+              floating[::1] work, double[::1] partials, int n_threads=1,
+              const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
+              const Py_ssize_t[::1] X_indptr=None, const Py_ssize_t[::1] rows=None):
+    """Loss of all rows of X (or of the CSR X_data/X_indices/X_indptr, with
+    ``rows`` = arange(n) or any order) and its gradient into grads (OUT).
 
-    Workspaces sized by spec.workspace_sizes(X.shape[0]).
+    Rows are processed in chunks of PREDICT_CHUNK; raw gradient sums are
+    accumulated over chunks and finished once. Workspaces sized by
+    spec.workspace_sizes(min(n, loss_grad_chunk())).
     """
+    cdef Layout* lay = &spec.lay
+    cdef Py_ssize_t n = Y.shape[0], L = lay.n_layers, F = lay.units[0]
+    cdef Py_ssize_t K = lay.units[L], c0, nb, chunk = min(n, <Py_ssize_t>PREDICT_CHUNK)
+    cdef const floating* Xp = NULL if X is None else &X[0, 0]
+    cdef const floating* Yp = &Y[0, 0]
     cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
-    cdef Py_ssize_t nb = X.shape[0]
     cdef floating* acts = &work[0]
-    cdef double loss
+    cdef floating* deltas = acts + chunk * lay.cum[L]
+    cdef floating* P
+    cdef double data_loss = 0.0, sw_sum, penalty
+    cdef CSR csr
+    cdef const CSR* csrp = NULL
+    if X is None:
+        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        csrp = &csr
     with nogil:
-        loss = batch_loss_grad(&spec.lay, &params[0], &grads[0], &X[0, 0],
-                               &Y[0, 0], swp, nb, acts,
-                               acts + nb * spec.lay.cum[spec.lay.n_layers],
-                               &partials[0], alpha, n_threads)
-    return loss
+        sw_sum = _weight_sum(swp, n)
+        c0 = 0
+        while c0 < n:
+            nb = min(chunk, n - c0)
+            P = acts + nb * lay.cum[L - 1]
+            if csrp != NULL:
+                csr.rows = &rows[c0]
+            forward(lay, &params[0], NULL if Xp == NULL else Xp + c0 * F, csrp, nb,
+                    acts, P, n_threads)
+            data_loss += _output_loss(lay, P, Yp + c0 * K,
+                                      NULL if swp == NULL else swp + c0, nb,
+                                      deltas + nb * lay.cum[L - 1], &partials[0],
+                                      n_threads)
+            backward(lay, &params[0], &grads[0], NULL if Xp == NULL else Xp + c0 * F,
+                     csrp, nb, acts, deltas, c0 > 0, n_threads)
+            c0 += nb
+        finish_grads(lay, &params[0], &grads[0], spec.n_params, alpha, sw_sum, n_threads)
+        data_loss = loss_scale(lay.loss, K) * data_loss / sw_sum
+        penalty = (0.5 * alpha) * _sumsq(&params[0], lay.n_coefs, &partials[0],
+                                         n_threads) / sw_sum
+    return data_loss + penalty
+
+
+def loss_grad_chunk():
+    """Rows per chunk of loss_grad (size its workspaces for min(n, this))."""
+    return PREDICT_CHUNK
 
 
 def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
-            floating[:, ::1] out, floating[::1] work, int n_threads=1):
-    """out := output-layer activations for X, in chunks of PREDICT_CHUNK rows.
+            floating[:, ::1] out, floating[::1] work, int n_threads=1,
+            const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
+            const Py_ssize_t[::1] X_indptr=None, const Py_ssize_t[::1] rows=None):
+    """out := output-layer activations for the rows of X (or of the CSR
+    arrays, with rows = arange(n)), in chunks of PREDICT_CHUNK rows.
 
-    work is sized by spec.predict_workspace_size(X.shape[0]).
+    work is sized by spec.predict_workspace_size(n).
     """
-    cdef Py_ssize_t n = X.shape[0], F = X.shape[1], K = out.shape[1], c0, nb
-    cdef const floating* Xp = &X[0, 0]
+    cdef Py_ssize_t n = out.shape[0], F = spec.lay.units[0], c0, nb
+    cdef const floating* Xp = NULL if X is None else &X[0, 0]
+    cdef CSR csr
+    cdef const CSR* csrp = NULL
+    if X is None:
+        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        csrp = &csr
     with nogil:
         c0 = 0
         while c0 < n:
             nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
-            forward(&spec.lay, &params[0], Xp + c0 * F, nb, &work[0],
-                    &out[c0, 0], n_threads)
+            if csrp != NULL:
+                csr.rows = &rows[c0]
+            forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
+                    csrp, nb, &work[0], &out[c0, 0], n_threads)
             c0 += nb
