@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn import neural_network as sk
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -66,6 +67,26 @@ BAD_CALLS = {
     "predict-nan": lambda m: m.MLPRegressor(max_iter=2).fit(X, X[:, 0]).predict(X * np.nan),
     "predict-strings": lambda m: m.MLPClassifier(max_iter=2).fit(X, y).predict(
         X.astype(str)),
+    "learning-rate": lambda m: m.MLPClassifier(learning_rate="cosine").fit(X, y),
+    "beta-1-one": lambda m: m.MLPClassifier(beta_1=1.0).fit(X, y),
+    "epsilon-zero": lambda m: m.MLPClassifier(epsilon=0.0).fit(X, y),
+    "validation-fraction-one": lambda m: m.MLPClassifier(validation_fraction=1.0).fit(X, y),
+    "max-fun-zero": lambda m: m.MLPClassifier(solver="lbfgs", max_fun=0).fit(X, y),
+    "lbfgs-nan": lambda m: m.MLPClassifier(solver="lbfgs").fit(X * np.nan, y),
+    "sparse-nan": lambda m: m.MLPClassifier(max_iter=2).fit(
+        sp.csr_matrix(np.where(X > 1.5, np.nan, X)), y),
+    "sparse-predict-n-features": lambda m: m.MLPClassifier(max_iter=2).fit(
+        sp.csr_matrix(X), y).predict(sp.csr_matrix(X[:, :2])),
+    "partial-fit-no-classes": lambda m: m.MLPClassifier().partial_fit(X, y),
+    "partial-fit-unseen-class": lambda m: m.MLPClassifier().partial_fit(
+        X[:30], y[:30], classes=[0, 1]).partial_fit(X[30:], y[30:] + 1),
+    "partial-fit-other-classes": lambda m: m.MLPClassifier().partial_fit(
+        X, y, classes=[0, 1]).partial_fit(X, y, classes=[0, 1, 2]),
+    "partial-fit-early-stopping": lambda m: m.MLPRegressor(early_stopping=True).partial_fit(
+        X, X[:, 0]),
+    "partial-fit-bad-param": lambda m: m.MLPRegressor(alpha=-1).partial_fit(X, X[:, 0]),
+    "warm-start-new-classes": lambda m: m.MLPClassifier(warm_start=True, max_iter=2).fit(
+        X, y).fit(X, y + 1),
 }
 
 
@@ -107,6 +128,24 @@ def test_failed_fit_leaves_fitted_model_untouched():
     with pytest.raises(ValueError):
         clf.set_params(warm_start=True).fit(X, np.where(y, "a", "b"))  # new classes
     _assert_unchanged(clf, before)
+
+
+def test_failed_partial_fit_leaves_model_untouched():
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1])
+    before = _snapshot(clf)
+    optimizer_state = clf._optimizer.state_a.copy()
+    with pytest.raises(ValueError, match="classes not in"):
+        clf.partial_fit(X, y + 1)
+    _assert_unchanged(clf, before)
+    np.testing.assert_array_equal(clf._optimizer.state_a, optimizer_state)
+
+
+def test_invalid_n_threads_raises():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="n_threads"):
+        fastmlp.MLPClassifier(n_threads=0).fit(X, y)
 
 
 def test_divergence_raises_and_keeps_the_previous_model():

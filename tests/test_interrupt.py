@@ -52,3 +52,38 @@ def test_sigint_stops_fit_with_sklearns_warning(solver):
     assert report["accuracy"] > 0.5  # the weights trained so far are usable
     assert waited < 10
     print(f"{solver}: stopped {waited * 1000:.0f} ms after SIGINT")
+
+
+LBFGS_CHILD = r"""
+import numpy as np
+from fastmlp import MLPClassifier
+
+rng = np.random.RandomState(0)
+X = rng.randn(20000, 300)
+y = (X[:, 0] > 0).astype(int)
+clf = MLPClassifier(hidden_layer_sizes=(256, 256), solver="lbfgs", max_iter=100000,
+                    max_fun=10**9, tol=0.0, random_state=0)
+print("fitting", flush=True)
+try:
+    clf.fit(X, y)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    # As scikit-learn, lbfgs lets Ctrl-C propagate; fastmlp leaves the
+    # estimator as it was before the call (here: unfitted).
+    print("propagated", hasattr(clf, "coefs_"), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_sigint_propagates_from_lbfgs():
+    proc = subprocess.Popen([sys.executable, "-c", LBFGS_CHILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.strip().splitlines()[-1] == "propagated False", out + err

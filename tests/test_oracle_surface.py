@@ -1,0 +1,196 @@
+"""The rest of the surface against scikit-learn as the oracle: lbfgs,
+early stopping, partial_fit, warm_start and sparse input.
+
+Tolerances as in test_oracle.py (per layer max|a-b|/max|b|): 1e-6 in float64,
+1e-3 in float32. L-BFGS runs are short (<= 25 iterations): scipy's line search
+branches on function values, so two implementations that differ at the
+rounding level can take different steps once a run is long enough; over these
+runs the measured difference is ~1e-13 in float64. With float32 X scikit-learn
+still computes parts of the first evaluation in float32 while fastmlp uses
+float64 throughout (lbfgs weights are float64 in both): ~1e-5.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import neural_network as sk
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+import fastmlp
+
+from _oracle import fit_both, rel_diff, worst_difference
+
+TOL = {np.float64: 1e-6, np.float32: 1e-3}
+
+
+def _clf_data(n_classes=3, n=240, seed=0):
+    return make_classification(n_samples=n, n_features=10, n_informative=6,
+                               n_classes=n_classes, n_clusters_per_class=1, random_state=seed)
+
+
+def _reg_data(n_targets=1, n=220, seed=0):
+    X, y = make_regression(n_samples=n, n_features=8, n_targets=n_targets, noise=1.0,
+                           random_state=seed)
+    return X, y / np.abs(y).max()
+
+
+def _param_diff(ours, theirs):
+    return max(rel_diff(a, b) for a, b in zip(ours.coefs_ + ours.intercepts_,
+                                               theirs.coefs_ + theirs.intercepts_))
+
+
+@pytest.mark.parametrize("Est, data, dtype, weighted", [
+    ("MLPClassifier", lambda: _clf_data(3), np.float64, False),
+    ("MLPClassifier", lambda: _clf_data(2), np.float64, True),
+    ("MLPRegressor", lambda: _reg_data(2), np.float64, True),
+    ("MLPClassifier", lambda: _clf_data(3), np.float32, False),
+])
+def test_lbfgs_matches_sklearn(Est, data, dtype, weighted):
+    X, y = data()
+    X = X.astype(dtype)
+    sw = np.random.RandomState(2).uniform(0.5, 2, len(X)) if weighted else None
+    params = dict(solver="lbfgs", max_iter=25, random_state=1, hidden_layer_sizes=(12,),
+                  activation="tanh")
+    ours, theirs = fit_both(getattr(fastmlp, Est)(**params), getattr(sk, Est)(**params),
+                            X, y, sw)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float64
+    assert _param_diff(ours, theirs) <= TOL[dtype]
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=TOL[dtype])
+    assert ours.t_ == theirs.t_ == 0
+    assert not hasattr(ours, "loss_curve_")
+
+
+def test_lbfgs_convergence_warning_matches_sklearn():
+    X, y = _clf_data()
+    params = dict(solver="lbfgs", max_iter=3, random_state=0, hidden_layer_sizes=(5,))
+    with pytest.warns(ConvergenceWarning) as ours:
+        fastmlp.MLPClassifier(**params).fit(X, y)
+    with pytest.warns(ConvergenceWarning) as theirs:
+        sk.MLPClassifier(**params).fit(X, y)
+    assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
+
+
+@pytest.mark.parametrize("Est, data, dtype, weighted", [
+    ("MLPClassifier", lambda: _clf_data(2), np.float64, False),   # stratified split
+    ("MLPClassifier", lambda: _clf_data(4), np.float64, True),    # unstratified split
+    ("MLPRegressor", lambda: _reg_data(1), np.float64, True),
+    ("MLPClassifier", lambda: _clf_data(2), np.float32, False),
+])
+def test_early_stopping_matches_sklearn(Est, data, dtype, weighted):
+    X, y = data()
+    X = X.astype(dtype)
+    sw = np.random.RandomState(2).uniform(0.5, 2, len(X)) if weighted else None
+    params = dict(early_stopping=True, validation_fraction=0.2, max_iter=20, random_state=0,
+                  hidden_layer_sizes=(10,), n_iter_no_change=3, tol=1e-3)
+    ours, theirs = fit_both(getattr(fastmlp, Est)(**params), getattr(sk, Est)(**params),
+                            X, y, sw)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.best_loss_ is None and theirs.best_loss_ is None
+    assert rel_diff(ours.validation_scores_, theirs.validation_scores_) <= TOL[dtype]
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_,
+                                                        rel=TOL[dtype])
+    assert worst_difference(ours, theirs) <= TOL[dtype]  # best weights restored alike
+
+
+def test_early_stopping_too_small_validation_set_raises_like_sklearn():
+    X, y = _clf_data(n=12)
+    params = dict(early_stopping=True, validation_fraction=0.05)
+    with pytest.raises(ValueError, match="validation set is too small"):
+        fastmlp.MLPClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="validation set is too small"):
+        sk.MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_partial_fit_sequence_matches_sklearn(solver):
+    X, y = _clf_data(3)
+    sw = np.random.RandomState(3).uniform(0.5, 2, len(X))
+    params = dict(solver=solver, random_state=0, hidden_layer_sizes=(9,),
+                  learning_rate_init=0.01)
+    ours, theirs = fastmlp.MLPClassifier(**params), sk.MLPClassifier(**params)
+    for i, chunk in enumerate(np.array_split(np.arange(len(X)), 6)):
+        classes = [0, 1, 2] if i == 0 else None
+        ours.partial_fit(X[chunk], y[chunk], sample_weight=sw[chunk], classes=classes)
+        theirs.partial_fit(X[chunk], y[chunk], sample_weight=sw[chunk], classes=classes)
+    assert ours.n_iter_ == theirs.n_iter_ == 1
+    assert ours.t_ == theirs.t_
+    assert worst_difference(ours, theirs) <= 1e-6
+
+
+def test_partial_fit_regressor_and_its_lbfgs_quirk_match_sklearn():
+    X, y = _reg_data(2)
+    ours, theirs = fastmlp.MLPRegressor(random_state=0), sk.MLPRegressor(random_state=0)
+    for chunk in np.array_split(np.arange(len(X)), 4):
+        ours.partial_fit(X[chunk], y[chunk])
+        theirs.partial_fit(X[chunk], y[chunk])
+    assert worst_difference(ours, theirs) <= 1e-6
+    # scikit-learn's MLPRegressor(solver='lbfgs').partial_fit runs a full L-BFGS fit.
+    params = dict(solver="lbfgs", max_iter=15, random_state=0, hidden_layer_sizes=(6,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fastmlp.MLPRegressor(**params).partial_fit(X, y)
+        theirs = sk.MLPRegressor(**params).partial_fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ > 1
+    assert _param_diff(ours, theirs) <= 1e-6
+
+
+def test_partial_fit_is_unavailable_for_lbfgs_classifier():
+    messages = []
+    for module in (fastmlp, sk):
+        est = module.MLPClassifier(solver="lbfgs")
+        assert not hasattr(est, "partial_fit")
+        with pytest.raises(AttributeError) as info:
+            est.partial_fit
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("Est, data", [
+    ("MLPClassifier", lambda: _clf_data(3)),
+    ("MLPRegressor", lambda: _reg_data(1)),
+])
+def test_warm_start_continuation_matches_sklearn(Est, data):
+    X, y = data()
+    params = dict(warm_start=True, max_iter=4, random_state=0, hidden_layer_sizes=(8,))
+    ours, theirs = getattr(fastmlp, Est)(**params), getattr(sk, Est)(**params)
+    for _ in range(3):
+        fit_both(ours, theirs, X, y)
+    assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 12
+    assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+    assert worst_difference(ours, theirs) <= 1e-6
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("solver, dtype", [("adam", np.float64), ("sgd", np.float32),
+                                           ("lbfgs", np.float64)])
+def test_sparse_input_matches_sklearn(fmt, solver, dtype):
+    rng = np.random.RandomState(0)
+    X = sp.random(200, 60, density=0.08, format=fmt, random_state=rng, dtype=dtype)
+    y = (np.asarray(X.sum(axis=1)).ravel() > np.median(np.asarray(X.sum(axis=1)))).astype(int)
+    params = dict(solver=solver, max_iter=8, random_state=0, hidden_layer_sizes=(7,),
+                  batch_size=33)
+    ours, theirs = fit_both(fastmlp.MLPClassifier(**params), sk.MLPClassifier(**params), X, y)
+    assert _param_diff(ours, theirs) <= TOL[dtype]
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X),
+                               rtol=TOL[dtype], atol=TOL[dtype])
+    # Dense and sparse input give the same fastmlp model.
+    dense = fastmlp.MLPClassifier(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense.fit(X.toarray(), y)
+    assert _param_diff(dense, ours) <= TOL[dtype]
+
+
+def test_sparse_regression_partial_fit_matches_sklearn():
+    X = sp.random(150, 30, density=0.1, format="csr", random_state=1)
+    y = np.asarray(X.sum(axis=1)).ravel()
+    ours, theirs = fastmlp.MLPRegressor(random_state=0), sk.MLPRegressor(random_state=0)
+    for _ in range(3):
+        ours.partial_fit(X, y)
+        theirs.partial_fit(X, y)
+    assert worst_difference(ours, theirs) <= 1e-6
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)
