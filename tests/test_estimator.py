@@ -196,3 +196,24 @@ def test_verbose_prints_sklearns_lines(capsys):
                      random_state=0).fit(X, y)
     theirs = capsys.readouterr().out
     assert ours == theirs and "Iteration 2, loss = " in ours
+
+
+def test_metadata_routing_matches_sklearn():
+    from sklearn import config_context
+
+    with config_context(enable_metadata_routing=True):
+        for name in ("MLPClassifier", "MLPRegressor"):
+            ours = getattr(fastmlp, name)().set_fit_request(sample_weight=True)
+            theirs = getattr(sk, name)().set_fit_request(sample_weight=True)
+            assert str(ours.get_metadata_routing()) == str(theirs.get_metadata_routing())
+            ours.set_score_request(sample_weight=False)
+            ours.set_partial_fit_request(sample_weight=True)
+
+
+def test_feature_names_in_with_pandas():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = fastmlp.MLPClassifier(max_iter=2).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X)

@@ -40,3 +40,22 @@ def _gemm(bint trans_a, bint trans_b, double alpha,
              Transpose if trans_b else NoTrans,
              m, n, k, <floating>alpha, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
              <floating>beta, &C[0, 0], C.shape[1])
+
+
+def _gemm_repeat(bint trans_a, bint trans_b, const floating[:, ::1] A,
+                 const floating[:, ::1] B, floating[:, ::1] C, Py_ssize_t repeats):
+    """Benchmark shim: C := op(A) @ op(B), ``repeats`` times without the GIL.
+
+    Times BLAS itself on a shape (no Python call per product); the thread
+    count is whatever BLAS is set to.
+    """
+    cdef blas_int m = C.shape[0]
+    cdef blas_int n = C.shape[1]
+    cdef blas_int k = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t r
+    with nogil:
+        for r in range(repeats):
+            gemm(Transpose if trans_a else NoTrans,
+                 Transpose if trans_b else NoTrans,
+                 m, n, k, <floating>1, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
+                 <floating>0, &C[0, 0], C.shape[1])

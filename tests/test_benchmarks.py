@@ -1,0 +1,34 @@
+"""The benchmark suite runs (tiny sizes) and prints its table: it cannot rot.
+
+No timing is asserted: CI machines are noisy.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fastmlp
+
+SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_suite.py"
+
+
+def test_benchmark_suite_smoke(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(fastmlp.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(SUITE), "--tiny", "--threads", "1", "--workloads", "W1,W5,P",
+         "--no-torch", "--json", str(out_json)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "workload" in proc.stdout and "vs sklearn" in proc.stdout
+    for name in ("W1", "W5", "P", "P 1-row"):
+        assert any(line.startswith(name + " ") for line in proc.stdout.splitlines()), name
+    results = json.loads(out_json.read_text())["results"]["1"]
+    assert set(results) == {"W1", "W5", "P"}
+    assert all(r["fastmlp"] > 0 and r["scikit-learn"] > 0 and r["limit"] > 0
+               for r in results.values())
