@@ -52,7 +52,9 @@ from fastmlp._kernels._ops cimport (
     SQUARED_ERROR, LOG_LOSS, BINARY_LOG_LOSS, POISSON,
     activation_derivative, bias_activation, loss_scale, output_delta_loss,
 )
-from fastmlp._kernels._optim cimport adam_rate, adam_step, sgd_step
+from fastmlp._kernels._optim cimport (
+    ADAM, NO_STEP, SGD, Step, adam_rate, finish_and_step,
+)
 
 cdef extern from "Python.h":
     # Declared without an exception spec: a raised handler's exception stays
@@ -60,15 +62,18 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals()
 
 cdef enum:
-    ROW_BLOCK = 64           # rows of a batch (or of W_l) per task
+    MAX_PARTS = 2            # GEMM parts (tuned on 2 cores; see _gemm_parts)
+    MIN_PART_MACS = 2097152  # multiply-adds each GEMM part must have
+    PART_ALIGN = 16          # part boundaries fall on multiples of this
+    ROW_BLOCK = 64           # rows per task of the loss and the sparse layer
     SUM_BLOCK = 4096         # elements per partial sum
     PREDICT_CHUNK = 1024     # rows per forward pass in predict and L-BFGS
     COL_BLOCK = 64           # columns of W_0 per task in the sparse gradient
-    MIN_PARALLEL_WORK = 131072  # multiply-adds below which one thread is faster
+    MIN_PARALLEL_WORK = 2097152  # work units below which one thread is faster
 
 cdef double CHECK_SECONDS = 0.005
 
-SOLVERS = {"sgd": 0, "adam": 1}
+SOLVERS = {"sgd": SGD, "adam": ADAM}
 _ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU, "softmax": SOFTMAX, "exp": EXP}
 _LOSSES = {"squared_error": SQUARED_ERROR, "log_loss": LOG_LOSS,
@@ -167,6 +172,33 @@ cdef inline bint _threaded(int n_threads, Py_ssize_t n_blocks, double work) noex
     return n_threads > 1 and n_blocks > 1 and work >= MIN_PARALLEL_WORK
 
 
+cdef inline Py_ssize_t _gemm_parts(double macs, Py_ssize_t extent) noexcept nogil:
+    """How many parts a GEMM is cut into along a dimension of size extent.
+
+    A function of the shape only (never of n_threads), so the bits do not
+    depend on the thread count. Each part repacks the other operand, so few,
+    large parts are cheapest: MAX_PARTS, if every part gets enough work.
+    """
+    if macs >= MAX_PARTS * MIN_PART_MACS and extent >= MAX_PARTS * PART_ALIGN:
+        return MAX_PARTS
+    return 1
+
+
+cdef inline Py_ssize_t _part_start(Py_ssize_t extent, Py_ssize_t parts,
+                                   Py_ssize_t p) noexcept nogil:
+    """Start of part p of ``parts`` over extent; parts are aligned to PART_ALIGN.
+
+    (Values, not out-pointers: prange only privatises assigned variables.)
+    """
+    cdef Py_ssize_t step = _n_blocks(_n_blocks(extent, parts), PART_ALIGN) * PART_ALIGN
+    return min(p * step, extent)
+
+
+cdef inline Py_ssize_t _part_size(Py_ssize_t extent, Py_ssize_t parts,
+                                  Py_ssize_t p) noexcept nogil:
+    return _part_start(extent, parts, p + 1) - _part_start(extent, parts, p)
+
+
 cdef void _sparse_first_layer(const CSR* csr, const floating* W, Py_ssize_t r0,
                               Py_ssize_t rows, Py_ssize_t u_out,
                               floating* Z) noexcept nogil:
@@ -214,33 +246,54 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
 
     The input is X (nb x units[0], dense) or, if csr is not NULL, the CSR rows
     csr.rows[0 .. nb]. Hidden layer j goes to acts + nb * cum[j-1]; the output
-    layer to out.
+    layer to out. Each GEMM is cut along the batch rows or, when the batch is
+    narrower than the layer (repacking the batch then costs less than
+    repacking W), along the layer's units; bias and activation are applied to
+    each part right after its GEMM. The output layer is cut by rows only
+    (softmax needs whole rows).
     """
-    cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
-    cdef Py_ssize_t n_blocks = _n_blocks(nb, ROW_BLOCK)
+    cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
     cdef Py_ssize_t u_in, u_out
     cdef const floating* A_in
+    cdef const floating* W
+    cdef const floating* b
     cdef floating* A_out
     cdef int act
+    cdef bint by_units
     for l in range(L):
         u_in = lay.units[l]
         u_out = lay.units[l + 1]
         A_in = X if l == 0 else acts + nb * lay.cum[l - 1]
         A_out = out if l == L - 1 else acts + nb * lay.cum[l]
         act = lay.out_act if l == L - 1 else lay.hidden_act
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=_threaded(n_threads, n_blocks,
-                                                   <double>nb * u_in * u_out)):
-            r0 = blk * ROW_BLOCK
-            rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
-            if l == 0 and csr != NULL:
-                _sparse_first_layer(csr, params + lay.w_off[0], r0, rows, u_out, A_out)
+        W = params + lay.w_off[l]
+        b = params + lay.b_off[l]
+        if l == 0 and csr != NULL:
+            parts = _n_blocks(nb, ROW_BLOCK)
+            for p in prange(parts, schedule="static", num_threads=n_threads,
+                            use_threads_if=_threaded(n_threads, parts,
+                                                     <double>nb * u_out * 16)):
+                s0 = p * ROW_BLOCK
+                sz = min(<Py_ssize_t>ROW_BLOCK, nb - s0)
+                _sparse_first_layer(csr, W, s0, sz, u_out, A_out)
+                bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
+            continue
+        by_units = l < L - 1 and nb < u_out
+        extent = u_out if by_units else nb
+        parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+        for p in prange(parts, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1 and parts > 1):
+            s0 = _part_start(extent, parts, p)
+            sz = _part_size(extent, parts, p)
+            if by_units:
+                gemm(NoTrans, NoTrans, nb, sz, u_in, <floating>1, A_in, u_in,
+                     W + s0, u_out, <floating>0, A_out + s0, u_out)
+                bias_activation(A_out + s0, nb, sz, u_out, b + s0, act)
             else:
-                gemm(NoTrans, NoTrans, rows, u_out, u_in, <floating>1,
-                     A_in + r0 * u_in, u_in, params + lay.w_off[l], u_out,
-                     <floating>0, A_out + r0 * u_out, u_out)
-            bias_activation(A_out + r0 * u_out, rows, u_out,
-                            params + lay.b_off[l], act)
+                gemm(NoTrans, NoTrans, sz, u_out, u_in, <floating>1,
+                     A_in + s0 * u_in, u_in, W, u_out, <floating>0,
+                     A_out + s0 * u_out, u_out)
+                bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
 
 
 cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y,
@@ -263,10 +316,23 @@ cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y
 
 
 cdef double _block_sumsq(const floating* x, Py_ssize_t n) noexcept nogil:
+    """sum x^2 in float64 with 8 interleaved accumulators.
+
+    A fixed summation pattern (element i goes to accumulator i % 8, the 8 are
+    added in order) that compilers can vectorise without reassociating.
+    """
+    cdef double acc[8]
     cdef double s = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s += <double>x[i] * x[i]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0.0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += <double>x[i + j] * x[i + j]
+    for i in range(n8, n):
+        acc[i - n8] += <double>x[i] * x[i]
+    for j in range(8):
+        s += acc[j]
     return s
 
 
@@ -296,65 +362,119 @@ cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
             gb[j] += D[i * cols + j]
 
 
-cdef void backward(const Layout* lay, const floating* params, floating* grads,
+cdef void _finish_rows(const Step* step, floating* params, floating* grads,
+                       floating* state_a, floating* state_b, Py_ssize_t off,
+                       Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                       floating alpha, floating sw_sum) noexcept nogil:
+    """finish_and_step on a rows x cols block at offset off, row stride ld."""
+    cdef Py_ssize_t i, o
+    if cols == ld:  # contiguous: one call
+        finish_and_step(step, params + off, grads + off, state_a + off,
+                        state_b + off, rows * cols, alpha, sw_sum)
+        return
+    for i in range(rows):
+        o = off + i * ld
+        finish_and_step(step, params + o, grads + o, state_a + o, state_b + o,
+                        cols, alpha, sw_sum)
+
+
+cdef void backward(const Layout* lay, floating* params, floating* grads,
                    const floating* X, const CSR* csr, Py_ssize_t nb,
                    const floating* acts, floating* deltas, bint accumulate,
-                   int n_threads) noexcept nogil:
-    """Raw gradient sums A_l^T D_{l+1} and sum_rows D_{l+1} into grads.
+                   const Step* step, floating* state_a, floating* state_b,
+                   double alpha, double sw_sum, int n_threads) noexcept nogil:
+    """Gradients from the output delta at deltas + nb*cum[L-1], layer by layer.
 
-    Starts from the output delta at deltas + nb*cum[L-1]; with accumulate the
-    sums are added to grads (chunked full-data gradient), else they replace it.
+    With step.solver == NO_STEP: raw sums A_l^T D_{l+1} and sum_rows D_{l+1}
+    go to grads (added to them with accumulate; finish_grads finishes them).
+    Otherwise each part of W_l's gradient is finished and stepped (params and
+    optimizer state updated) right after its GEMM, while it is in cache; the
+    delta D_l = (D_{l+1} W_l^T) f'(A_l) is computed first, from the old W_l.
+    GEMM parts follow the shape (see forward): the weight gradient is cut along
+    W's rows when D_{l+1} is the smaller operand to repack, else its columns.
     """
-    cdef Py_ssize_t L = lay.n_layers, l, blk, r0, rows
-    cdef Py_ssize_t n_rblocks = _n_blocks(nb, ROW_BLOCK), n_wblocks
-    cdef Py_ssize_t u_in, u_out
+    cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
+    cdef Py_ssize_t u_in, u_out, blk, n_wblocks
     cdef const floating* A_in
-    cdef const floating* W
+    cdef floating* W
     cdef floating* D_out
     cdef floating* D_in
     cdef floating* gW
+    cdef Py_ssize_t w_off, b_off
     cdef floating beta = 1 if accumulate else 0
+    cdef bint by_cols, fused = step.solver != NO_STEP
+    cdef floating a = <floating>alpha
+    cdef floating s = <floating>sw_sum
     for l in range(L - 1, -1, -1):
         u_in = lay.units[l]
         u_out = lay.units[l + 1]
         A_in = X if l == 0 else acts + nb * lay.cum[l - 1]
         D_out = deltas + nb * lay.cum[l]
-        W = params + lay.w_off[l]
-        gW = grads + lay.w_off[l]
+        w_off = lay.w_off[l]
+        b_off = lay.b_off[l]
+        W = params + w_off
+        gW = grads + w_off
+
+        if l > 0:  # D_l from the old W_l, before W_l is stepped
+            D_in = deltas + nb * lay.cum[l - 1]
+            by_cols = nb < u_in
+            extent = u_in if by_cols else nb
+            parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+            for p in prange(parts, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1 and parts > 1):
+                s0 = _part_start(extent, parts, p)
+                sz = _part_size(extent, parts, p)
+                if by_cols:
+                    gemm(NoTrans, Transpose, nb, sz, u_out, <floating>1, D_out, u_out,
+                         W + s0 * u_out, u_out, <floating>0, D_in + s0, u_in)
+                    activation_derivative(D_in + s0, A_in + s0, nb, sz, u_in,
+                                          lay.hidden_act)
+                else:
+                    gemm(NoTrans, Transpose, sz, u_in, u_out, <floating>1,
+                         D_out + s0 * u_out, u_out, W, u_out, <floating>0,
+                         D_in + s0 * u_in, u_in)
+                    activation_derivative(D_in + s0 * u_in, A_in + s0 * u_in, sz,
+                                          u_in, u_in, lay.hidden_act)
+
         if l == 0 and csr != NULL:
             if not accumulate:
-                for r0 in range(u_in * u_out):
-                    gW[r0] = 0
+                for blk in range(u_in * u_out):
+                    gW[blk] = 0
             n_wblocks = _n_blocks(u_out, COL_BLOCK)
             for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
                               use_threads_if=_threaded(n_threads, n_wblocks,
                                                        <double>nb * u_out * 16)):
-                r0 = blk * COL_BLOCK
-                _sparse_first_grad(csr, D_out, nb, u_out, r0,
-                                   min(r0 + COL_BLOCK, u_out), gW)
+                s0 = blk * COL_BLOCK
+                _sparse_first_grad(csr, D_out, nb, u_out, s0,
+                                   min(s0 + COL_BLOCK, u_out), gW)
+            if fused:
+                _finish_rows(step, params, grads, state_a, state_b, w_off,
+                             u_in, u_out, u_out, a, s)
         else:
-            n_wblocks = _n_blocks(u_in, ROW_BLOCK)
-            for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
-                              use_threads_if=_threaded(n_threads, n_wblocks,
-                                                       <double>nb * u_in * u_out)):
-                r0 = blk * ROW_BLOCK
-                rows = min(<Py_ssize_t>ROW_BLOCK, u_in - r0)
-                gemm(Transpose, NoTrans, rows, u_out, nb, <floating>1,
-                     A_in + r0, u_in, D_out, u_out, beta, gW + r0 * u_out, u_out)
-        _add_column_sums(grads + lay.b_off[l], D_out, nb, u_out, accumulate)
-        if l == 0:
-            break
-        D_in = deltas + nb * lay.cum[l - 1]
-        for blk in prange(n_rblocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=_threaded(n_threads, n_rblocks,
-                                                   <double>nb * u_in * u_out)):
-            r0 = blk * ROW_BLOCK
-            rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
-            gemm(NoTrans, Transpose, rows, u_in, u_out, <floating>1,
-                 D_out + r0 * u_out, u_out, W, u_out,
-                 <floating>0, D_in + r0 * u_in, u_in)
-            activation_derivative(D_in + r0 * u_in, A_in + r0 * u_in,
-                                  rows * u_in, lay.hidden_act)
+            by_cols = u_out >= u_in
+            extent = u_out if by_cols else u_in
+            parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+            for p in prange(parts, schedule="static", num_threads=n_threads,
+                            use_threads_if=n_threads > 1 and parts > 1):
+                s0 = _part_start(extent, parts, p)
+                sz = _part_size(extent, parts, p)
+                if by_cols:
+                    gemm(Transpose, NoTrans, u_in, sz, nb, <floating>1, A_in, u_in,
+                         D_out + s0, u_out, beta, gW + s0, u_out)
+                    if fused:
+                        _finish_rows(step, params, grads, state_a, state_b,
+                                     w_off + s0, u_in, sz, u_out, a, s)
+                else:
+                    gemm(Transpose, NoTrans, sz, u_out, nb, <floating>1, A_in + s0,
+                         u_in, D_out, u_out, beta, gW + s0 * u_out, u_out)
+                    if fused:
+                        _finish_rows(step, params, grads, state_a, state_b,
+                                     w_off + s0 * u_out, sz, u_out, u_out, a, s)
+
+        _add_column_sums(grads + b_off, D_out, nb, u_out, accumulate)
+        if fused:
+            _finish_rows(step, params, grads, state_a, state_b, b_off, 1, u_out,
+                         u_out, <floating>0, s)
 
 
 cdef void _finish_block(floating* g, const floating* W, Py_ssize_t n,
@@ -397,16 +517,18 @@ cdef double _weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
     return s
 
 
-cdef double batch_loss_grad(const Layout* lay, Py_ssize_t n_params,
-                            const floating* params, floating* grads,
-                            const floating* X, const CSR* csr,
-                            const floating* Y, const floating* sw,
-                            Py_ssize_t nb, floating* acts, floating* deltas,
-                            double* partials, double alpha,
-                            int n_threads) noexcept nogil:
-    """Loss of one batch (with the L2 term) and its gradient into grads.
+cdef double batch_step(const Layout* lay, Py_ssize_t n_params, floating* params,
+                       floating* grads, floating* state_a, floating* state_b,
+                       const Step* step, const floating* X, const CSR* csr,
+                       const floating* Y, const floating* sw, Py_ssize_t nb,
+                       floating* acts, floating* deltas, double* partials,
+                       double alpha, int n_threads) noexcept nogil:
+    """Loss of one batch (with the L2 term), its gradient, and ``step``.
 
     loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
+
+    With step.solver == NO_STEP the finished gradient is left in grads and
+    params are not changed.
     """
     cdef Py_ssize_t L = lay.n_layers
     cdef double sw_sum = _weight_sum(sw, nb), data_loss, penalty
@@ -416,8 +538,10 @@ cdef double batch_loss_grad(const Layout* lay, Py_ssize_t n_params,
                              partials, n_threads)
     data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
     penalty = (0.5 * alpha) * _sumsq(params, lay.n_coefs, partials, n_threads) / sw_sum
-    backward(lay, params, grads, X, csr, nb, acts, deltas, False, n_threads)
-    finish_grads(lay, params, grads, n_params, alpha, sw_sum, n_threads)
+    backward(lay, params, grads, X, csr, nb, acts, deltas, False, step, state_a,
+             state_b, alpha, sw_sum, n_threads)
+    if step.solver == NO_STEP:
+        finish_grads(lay, params, grads, n_params, alpha, sw_sum, n_threads)
     return data_loss + penalty
 
 
@@ -457,7 +581,8 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     Y : (n, units[L]); sample_weight : (n,) or None
     order : (n,) row order of this epoch, or None for rows in order
     batch_size : rows per batch; the last batch is short
-    solver : SOLVERS["sgd"] or SOLVERS["adam"]
+    solver : SOLVERS["sgd"] or SOLVERS["adam"]; the step is fused into the
+        backward pass, block by block (see backward)
     work, partials : workspaces sized by spec.workspace_sizes(batch_size)
     result : (2,) float64 (IN/OUT): result[0] += sum_b loss_b * len_b,
         result[1] is Adam's step count t, advanced once per batch.
@@ -486,6 +611,13 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef double loss, last_check, acc = result[0]
     cdef Py_ssize_t t = <Py_ssize_t>result[1]
     cdef bint interrupted = False
+    cdef Step step
+    step.solver = solver
+    step.momentum = momentum
+    step.nesterov = nesterov
+    step.beta_1 = beta_1
+    step.beta_2 = beta_2
+    step.epsilon = epsilon
     if X is None:
         _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
         csrp = &csr
@@ -511,20 +643,15 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                 yb = ybuf
                 sb = NULL if swp == NULL else swbuf
                 csr.rows = op + start
-            loss = batch_loss_grad(lay, n_params, &params[0], &grads[0], xb, csrp,
-                                   yb, sb, nb, acts, deltas, &partials[0], alpha,
-                                   n_threads)
-            acc += loss * nb
-            if solver == 0:
-                sgd_step(&params[0], &grads[0], &state_a[0], n_params,
-                         <floating>learning_rate, <floating>momentum, nesterov,
-                         n_threads)
+            if solver == SGD:
+                step.lr = learning_rate
             else:
                 t += 1
-                adam_step(&params[0], &grads[0], &state_a[0], &state_b[0],
-                          n_params, <floating>adam_rate(learning_rate, beta_1, beta_2, t),
-                          <floating>beta_1, <floating>beta_2, <floating>epsilon,
-                          n_threads)
+                step.lr = adam_rate(learning_rate, beta_1, beta_2, t)
+            loss = batch_step(lay, n_params, &params[0], &grads[0], &state_a[0],
+                              &state_b[0], &step, xb, csrp, yb, sb, nb, acts, deltas,
+                              &partials[0], alpha, n_threads)
+            acc += loss * nb
             start += nb
             if start < n and fastmlp_now() - last_check >= CHECK_SECONDS:
                 with gil:
@@ -563,6 +690,8 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
     cdef double data_loss = 0.0, sw_sum, penalty
     cdef CSR csr
     cdef const CSR* csrp = NULL
+    cdef Step step
+    step.solver = NO_STEP
     if X is None:
         _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
         csrp = &csr
@@ -580,8 +709,9 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
                                       NULL if swp == NULL else swp + c0, nb,
                                       deltas + nb * lay.cum[L - 1], &partials[0],
                                       n_threads)
-            backward(lay, &params[0], &grads[0], NULL if Xp == NULL else Xp + c0 * F,
-                     csrp, nb, acts, deltas, c0 > 0, n_threads)
+            backward(lay, <floating*>&params[0], &grads[0],
+                     NULL if Xp == NULL else Xp + c0 * F, csrp, nb, acts, deltas,
+                     c0 > 0, &step, NULL, NULL, alpha, sw_sum, n_threads)
             c0 += nb
         finish_grads(lay, &params[0], &grads[0], spec.n_params, alpha, sw_sum, n_threads)
         data_loss = loss_scale(lay.loss, K) * data_loss / sw_sum

@@ -17,10 +17,11 @@ cpdef enum Loss:
     POISSON = 3         # exp output
 
 cdef void bias_activation(floating* Z, Py_ssize_t rows, Py_ssize_t cols,
-                          const floating* b, int act) noexcept nogil
+                          Py_ssize_t ld, const floating* b, int act) noexcept nogil
 
 cdef void activation_derivative(floating* delta, const floating* A,
-                                Py_ssize_t n, int act) noexcept nogil
+                                Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                                int act) noexcept nogil
 
 cdef double output_delta_loss(floating* delta, const floating* P,
                               const floating* Y, const floating* sw,

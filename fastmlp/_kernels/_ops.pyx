@@ -32,13 +32,14 @@ from fastmlp._kernels._math cimport fastmlp_logistic, fastmlp_logisticf, fastmlp
 
 
 cdef void bias_activation(floating* Z, Py_ssize_t rows, Py_ssize_t cols,
-                          const floating* b, int act) noexcept nogil:
-    """Z[i, j] := act(Z[i, j] + b[j]) in place; softmax acts on each row."""
+                          Py_ssize_t ld, const floating* b, int act) noexcept nogil:
+    """Z[i, j] := act(Z[i, j] + b[j]) in place for a rows x cols block with
+    row stride ld; softmax acts on each (whole) row."""
     cdef Py_ssize_t i, j
     cdef floating* z
     cdef floating zmax, total
     for i in range(rows):
-        z = Z + i * cols
+        z = Z + i * ld
         if act == RELU:
             for j in range(cols):
                 z[j] = z[j] + b[j]
@@ -82,20 +83,27 @@ cdef void bias_activation(floating* Z, Py_ssize_t rows, Py_ssize_t cols,
 
 
 cdef void activation_derivative(floating* delta, const floating* A,
-                                Py_ssize_t n, int act) noexcept nogil:
-    """delta[i] *= f'(A[i]) for the hidden activation, from its outputs A."""
-    cdef Py_ssize_t i
-    if act == RELU:
-        for i in range(n):
-            delta[i] = 0 if A[i] == 0 else delta[i]
-    elif act == TANH:
-        for i in range(n):
-            delta[i] = delta[i] * (1 - A[i] * A[i])
-    elif act == LOGISTIC:
-        for i in range(n):
-            delta[i] = delta[i] * A[i]
-            delta[i] = delta[i] * (1 - A[i])
-    # IDENTITY: f' = 1
+                                Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                                int act) noexcept nogil:
+    """delta *= f'(A) for the hidden activation, from its outputs A, on a
+    rows x cols block with row stride ld (both arrays)."""
+    cdef Py_ssize_t i, j
+    cdef floating* d
+    cdef const floating* a
+    for i in range(rows):
+        d = delta + i * ld
+        a = A + i * ld
+        if act == RELU:
+            for j in range(cols):
+                d[j] = 0 if a[j] == 0 else d[j]
+        elif act == TANH:
+            for j in range(cols):
+                d[j] = d[j] * (1 - a[j] * a[j])
+        elif act == LOGISTIC:
+            for j in range(cols):
+                d[j] = d[j] * a[j]
+                d[j] = d[j] * (1 - a[j])
+        # IDENTITY: f' = 1
 
 
 cdef double output_delta_loss(floating* delta, const floating* P,

@@ -1,5 +1,24 @@
 from cython cimport floating
 
+# One optimizer step, described for nogil code.
+cdef struct Step:
+    int solver          # NO_STEP (plain gradient), SGD or ADAM
+    double lr           # sgd: the current rate; adam: the bias-corrected lr_t
+    double momentum
+    bint nesterov
+    double beta_1
+    double beta_2
+    double epsilon
+
+cdef enum:
+    NO_STEP = -1
+    SGD = 0
+    ADAM = 1
+
+cdef void finish_and_step(const Step* step, floating* params, floating* grads,
+                          floating* state_a, floating* state_b, Py_ssize_t n,
+                          floating alpha, floating sw_sum) noexcept nogil
+
 cdef void sgd_step(floating* params, const floating* grads, floating* velocity,
                    Py_ssize_t n, floating lr, floating momentum, bint nesterov,
                    int n_threads) noexcept nogil

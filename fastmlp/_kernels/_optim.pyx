@@ -1,9 +1,18 @@
-"""In-place optimizer steps over the one flat parameter buffer.
+"""Optimizer steps over the one flat parameter buffer.
 
 Design: all weights and biases live in one contiguous buffer (coefs then
-intercepts), and so do their gradients and the optimizer state, so each step
-is one element-wise loop, split over OpenMP threads. Element-wise work gives
-the same bits whatever the split, so results do not depend on n_threads.
+intercepts), and so do their gradients and the optimizer state, so a step is
+an element-wise loop. The network kernel applies it block by block, right
+after the GEMM that produced a block of the gradient (still in cache), through
+``finish_and_step``, which also finishes the gradient from its raw sum. The
+whole-buffer ``sgd_step``/``adam_step`` split the same loop over OpenMP
+threads. Element-wise work gives the same bits whatever the split, so results
+do not depend on n_threads.
+
+Gradient from its raw sum (W the weights, alpha the L2 strength, 0 for
+biases; S the batch's sum of sample weights):
+
+    g := (g_raw + alpha W) / S
 
 SGD with momentum mu and rate lr (scikit-learn's formulation):
 
@@ -22,47 +31,88 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf, pow
 
-# Below this many elements a parallel region costs more than it saves.
 cdef enum:
-    MIN_PARALLEL = 16384
+    MIN_PARALLEL = 16384   # below this many elements one thread is faster
+    CHUNK = 4096           # elements per task of the whole-buffer steps
+
+
+cdef void _sgd(floating* p, const floating* g, floating* v, Py_ssize_t n,
+               floating lr, floating mu, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating vi
+    if nesterov:
+        for i in range(n):
+            vi = mu * v[i] - lr * g[i]
+            v[i] = vi
+            p[i] += mu * vi - lr * g[i]
+    else:
+        for i in range(n):
+            vi = mu * v[i] - lr * g[i]
+            v[i] = vi
+            p[i] += vi
+
+
+cdef void _adam(floating* p, const floating* g, floating* m, floating* v,
+                Py_ssize_t n, floating lr_t, floating b1, floating b2,
+                floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, root
+    cdef floating one_b1 = 1 - b1
+    cdef floating one_b2 = 1 - b2
+    for i in range(n):
+        gi = g[i]
+        m[i] = b1 * m[i] + one_b1 * gi
+        v[i] = b2 * v[i] + one_b2 * (gi * gi)
+        if floating is float:
+            root = sqrtf(v[i])
+        else:
+            root = sqrt(v[i])
+        p[i] += (-lr_t * m[i]) / (root + eps)
+
+
+cdef void finish_and_step(const Step* step, floating* params, floating* grads,
+                          floating* state_a, floating* state_b, Py_ssize_t n,
+                          floating alpha, floating sw_sum) noexcept nogil:
+    """g := (g + alpha p) / sw_sum on n elements, then ``step`` on them (serial)."""
+    cdef Py_ssize_t i
+    if alpha != 0:
+        for i in range(n):
+            grads[i] = (grads[i] + alpha * params[i]) / sw_sum
+    else:
+        for i in range(n):
+            grads[i] = grads[i] / sw_sum
+    if step.solver == SGD:
+        _sgd(params, grads, state_a, n, <floating>step.lr, <floating>step.momentum,
+             step.nesterov)
+    elif step.solver == ADAM:
+        _adam(params, grads, state_a, state_b, n, <floating>step.lr,
+              <floating>step.beta_1, <floating>step.beta_2, <floating>step.epsilon)
 
 
 cdef void sgd_step(floating* params, const floating* grads, floating* velocity,
                    Py_ssize_t n, floating lr, floating momentum, bint nesterov,
                    int n_threads) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating vi
-    if nesterov:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
-            vi = momentum * velocity[i] - lr * grads[i]
-            velocity[i] = vi
-            params[i] += momentum * vi - lr * grads[i]
-    else:
-        for i in prange(n, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
-            vi = momentum * velocity[i] - lr * grads[i]
-            velocity[i] = vi
-            params[i] += vi
+    """One SGD step over the whole buffer."""
+    cdef Py_ssize_t c, i0
+    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
+                    use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
+        i0 = c * CHUNK
+        _sgd(params + i0, grads + i0, velocity + i0, min(<Py_ssize_t>CHUNK, n - i0),
+             lr, momentum, nesterov)
 
 
 cdef void adam_step(floating* params, const floating* grads, floating* m,
                     floating* v, Py_ssize_t n, floating lr_t, floating beta_1,
                     floating beta_2, floating epsilon, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating g, root
-    cdef floating one_b1 = 1 - beta_1
-    cdef floating one_b2 = 1 - beta_2
-    for i in prange(n, schedule="static", num_threads=n_threads,
+    """One Adam step over the whole buffer, with the bias-corrected rate lr_t."""
+    cdef Py_ssize_t c, i0
+    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
                     use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
-        g = grads[i]
-        m[i] = beta_1 * m[i] + one_b1 * g
-        v[i] = beta_2 * v[i] + one_b2 * (g * g)
-        if floating is float:
-            root = sqrtf(v[i])
-        else:
-            root = sqrt(v[i])
-        params[i] += (-lr_t * m[i]) / (root + epsilon)
+        i0 = c * CHUNK
+        _adam(params + i0, grads + i0, m + i0, v + i0, min(<Py_ssize_t>CHUNK, n - i0),
+              lr_t, beta_1, beta_2, epsilon)
 
 
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
@@ -89,3 +139,21 @@ def _adam_step(floating[::1] params, const floating[::1] grads,
     with nogil:
         adam_step(&params[0], &grads[0], &m[0], &v[0], params.shape[0], lr_t,
                   <floating>beta_1, <floating>beta_2, <floating>epsilon, n_threads)
+
+
+def _finish_and_step(floating[::1] params, floating[::1] grads,
+                     floating[::1] state_a, floating[::1] state_b, str solver,
+                     double lr, double momentum, bint nesterov, double beta_1,
+                     double beta_2, double epsilon, double alpha, double sw_sum):
+    """Finish a raw gradient and step (test shim); adam's lr is lr_t."""
+    cdef Step step
+    step.solver = {"none": NO_STEP, "sgd": SGD, "adam": ADAM}[solver]
+    step.lr = lr
+    step.momentum = momentum
+    step.nesterov = nesterov
+    step.beta_1 = beta_1
+    step.beta_2 = beta_2
+    step.epsilon = epsilon
+    with nogil:
+        finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0],
+                        params.shape[0], <floating>alpha, <floating>sw_sum)
