@@ -137,8 +137,7 @@ class _BaseMLP(BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        self._flat = flat
-        self.coefs_, self.intercepts_ = _network.unpack(flat, units)
+        self._link_flat(flat, units)
         return self
 
     def _initialize(self, Y, units, rng, dtype):
@@ -176,22 +175,68 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         """Output-layer activations, shape (n_samples, n_outputs_)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
-        units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
-        flat = getattr(self, "_flat", None)
-        if not _network.are_views_of(flat, self.coefs_, self.intercepts_, units):
-            dtype = np.result_type(*self.coefs_, *self.intercepts_)
-            flat = _network.pack(self.coefs_, self.intercepts_, dtype)
-        return _network.forward(
-            self._spec(units), flat, X, resolve_n_threads(self.n_threads)
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
+        if not self._fast_input(X):
+            # The general path: scikit-learn's validation (and its errors).
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            if X.dtype not in (np.float32, np.float64):
+                X = X.astype(np.float64)
+        flat, spec = self._predict_network()
+        n_threads = resolve_n_threads(self.n_threads)
+        return _network.forward(spec, flat, X, n_threads)
+
+    def _fast_input(self, X):
+        """True for input that needs none of validate_data's conversions.
+
+        A float ndarray of the right width with finite values, on a model
+        fitted without feature names: validate_data would pass it unchanged,
+        so predict skips its fixed cost (most of a 1-row call). Anything else
+        takes the general path, which raises scikit-learn's errors.
+        """
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and X.dtype in (np.float32, np.float64)
+            and "feature_names_in_" not in self.__dict__
+            and bool(np.isfinite(X.sum() if X.size > 64 else X).all())
+        )
+
+    def _predict_network(self):
+        """(flat parameters, NetSpec) of the fitted model.
+
+        The pair cached at fit time is used while coefs_/intercepts_ are the
+        very arrays that view its flat buffer. After an assignment they are
+        packed into a new buffer on every call (an assigned array may later
+        change in place); predict never writes to the estimator.
+        """
+        coefs, intercepts = self.coefs_, self.intercepts_
+        cached = self.__dict__.get("_predict_cache")
+        if (
+            cached is not None
+            and len(cached[0]) == len(coefs) + len(intercepts)
+            and all(a is b for a, b in zip(cached[0], (*coefs, *intercepts)))
+            and cached[1] == (self.activation, self.out_activation_, self.loss)
+        ):
+            return cached[2], cached[3]
+        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
+        dtype = np.result_type(*coefs, *intercepts)
+        return _network.pack(coefs, intercepts, dtype), self._spec(units)
+
+    def _link_flat(self, flat, units):
+        """Make coefs_/intercepts_ the views of ``flat`` and cache the network."""
+        self.coefs_, self.intercepts_ = _network.unpack(flat, units)
+        self._predict_cache = (
+            (*self.coefs_, *self.intercepts_),
+            (self.activation, self.out_activation_, self.loss),
+            flat, self._spec(units),
         )
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_flat", None)
+        state.pop("_predict_cache", None)  # holds a Cython object; rebuilt on demand
         return state
 
     def __setstate__(self, state):
@@ -200,8 +245,7 @@ class _BaseMLP(BaseEstimator):
             # Re-link coefs_/intercepts_ to one flat buffer for fast predict.
             units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
             dtype = np.result_type(*self.coefs_, *self.intercepts_)
-            self._flat = _network.pack(self.coefs_, self.intercepts_, dtype)
-            self.coefs_, self.intercepts_ = _network.unpack(self._flat, units)
+            self._link_flat(_network.pack(self.coefs_, self.intercepts_, dtype), units)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -369,6 +413,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _decode_output(self, y_pred):
+        # LabelBinarizer.inverse_transform's rules, without its checks:
+        # argmax for multiclass, threshold 0.5 for binary.
+        y_type = self._label_binarizer.y_type_
+        if y_type == "multiclass":
+            return self.classes_.take(y_pred.argmax(axis=1), mode="clip")
+        if y_type == "binary" and len(self.classes_) == 2:
+            return self.classes_[(y_pred.ravel() > 0.5).astype(int)]
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)

@@ -3,8 +3,8 @@
 Owns ``fastmlp._kernels._network``. The flat buffer holds W_0 .. W_{L-1} then
 b_0 .. b_{L-1}, each row-major; ``coefs_``/``intercepts_`` are views of it
 after a fit, but users may assign or pickle them, so each fit packs them into a
-fresh buffer on entry (and predict re-packs only when they are no longer the
-views of the buffer it knows).
+fresh buffer on entry (and predict re-packs them when they are no longer the
+views of the buffer the estimator cached).
 """
 
 import numpy as np
@@ -69,24 +69,6 @@ def unpack(flat, units):
     return coefs, intercepts
 
 
-def are_views_of(flat, coefs, intercepts, units):
-    """True if coefs/intercepts are exactly the views ``unpack(flat)`` gives."""
-    if flat is None or len(coefs) != len(units) - 1:
-        return False
-    base = flat.__array_interface__["data"][0]
-    offset = 0
-    for arr in list(coefs) + list(intercepts):
-        if (
-            not isinstance(arr, np.ndarray)
-            or arr.dtype != flat.dtype
-            or arr.__array_interface__["data"][0] != base + offset * flat.itemsize
-            or not arr.flags.c_contiguous
-        ):
-            return False
-        offset += arr.size
-    return offset == flat.size
-
-
 def kernel_input(X, dtype):
     """The keyword arguments that hand X to a kernel, in ``dtype``.
 
@@ -106,16 +88,27 @@ def kernel_input(X, dtype):
                 X_indices=None, X_indptr=None)
 
 
+# Up to this many rows predict runs on one thread, and then needs no BLAS
+# limit (threadpoolctl's costs more than such a call).
+SERIAL_PREDICT_ROWS = 32
+
+
 def forward(spec, flat, X, n_threads):
     """Output-layer activations for the rows of X (dense or sparse, float).
 
     Runs in X's dtype if it is wider than the parameters' (as NumPy would).
+    Allocates its own output and scratch space, so concurrent calls from
+    several Python threads on one model are safe.
     """
-    dtype = np.result_type(X.dtype, flat.dtype)
+    dtype = flat.dtype if X.dtype == flat.dtype else np.result_type(X.dtype, flat.dtype)
     flat = flat.astype(dtype, copy=False)
     n = X.shape[0]
     out = np.empty((n, spec.n_outputs), dtype=dtype)
     work = np.empty(spec.predict_workspace_size(n), dtype=dtype)
+    if n <= SERIAL_PREDICT_ROWS and not sp.issparse(X):
+        # No OpenMP region (n_threads=1), so BLAS may keep its own threads.
+        _kernel.predict(spec, flat, np.ascontiguousarray(X, dtype=dtype), out, work, 1)
+        return out
     inputs = kernel_input(X, dtype)
     rows = np.arange(n, dtype=np.intp) if inputs["X"] is None else None
     with blas_single_threaded():

@@ -217,3 +217,24 @@ def test_feature_names_in_with_pandas():
     np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
     with pytest.warns(UserWarning, match="feature names"):
         clf.predict(X)
+
+
+def test_predict_sees_in_place_changes_to_assigned_weights():
+    clf = fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    clf.fit(X, X[:, 0])
+    row = X[:1].copy()
+    clf.coefs_[1] = clf.coefs_[1].copy()  # no longer a view of the fitted buffer
+    before = clf.predict(row)
+    clf.coefs_[1][:] = 0.0  # changed in place after a predict
+    clf.intercepts_[1][:] = 3.0  # a view of the fitted buffer, changed in place
+    np.testing.assert_allclose(clf.predict(row), [3.0])
+    assert before[0] != 3.0
+
+
+def test_fast_and_general_predict_paths_agree():
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0).fit(X, y)
+    fast = clf.predict_proba(X[:3])  # float64 ndarray: the fast path
+    general = clf.predict_proba(X[:3].tolist())  # a list: full validation
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(clf.predict(X), sk.MLPClassifier().fit(X, y).classes_[
+        clf.predict_proba(X).argmax(1)])
