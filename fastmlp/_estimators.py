@@ -270,6 +270,39 @@ def _restored_on_failure(est):
         raise
 
 
+def _plain_labels(y):
+    """1-D integer, bool or string labels: types that cannot be continuous or
+    mixed, for which NumPy alone gives scikit-learn's label handling."""
+    return isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iubU"
+
+
+def _unique_labels(y):
+    """sklearn.utils.multiclass.unique_labels(y), without its fixed cost for
+    plain labels (where it is np.unique)."""
+    return np.unique(y) if _plain_labels(y) else unique_labels(y)
+
+
+def _binarize(binarizer, y):
+    """``binarizer.transform(y).astype(bool)``, computed directly for plain
+    binary/multiclass labels that are all among the fitted classes."""
+    classes = binarizer.classes_
+    if (
+        _plain_labels(y)
+        and binarizer.y_type_ in ("binary", "multiclass")
+        and not binarizer.sparse_output
+        and len(classes) >= 2
+        and classes.dtype.kind in "iubU"
+    ):
+        idx = np.searchsorted(classes, y).clip(0, len(classes) - 1)
+        if np.array_equal(classes[idx], y):
+            if len(classes) == 2:
+                return (idx == 1).reshape(-1, 1)
+            encoded = np.zeros((len(y), len(classes)), dtype=bool)
+            encoded[np.arange(len(y)), idx] = True
+            return encoded
+    return binarizer.transform(y).astype(bool)
+
+
 def _looks_fitted(est):
     """scikit-learn's test for "fitted": any public attribute ending in '_'."""
     return any(k.endswith("_") and not k.startswith("__") for k in vars(est))
@@ -488,7 +521,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
+            classes = _unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
@@ -502,7 +535,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
         # bool, as scikit-learn keeps it (the stratified split sees this).
-        return X, self._label_binarizer.transform(y).astype(bool)
+        return X, _binarize(self._label_binarizer, y)
 
     def predict(self, X):
         """Predict class labels.

@@ -238,3 +238,24 @@ def test_fast_and_general_predict_paths_agree():
     np.testing.assert_array_equal(fast, general)
     np.testing.assert_array_equal(clf.predict(X), sk.MLPClassifier().fit(X, y).classes_[
         clf.predict_proba(X).argmax(1)])
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([0, 1, 1, 0]), np.array([3, 1, 2, 1, 3]), np.array(["b", "a", "c", "a"]),
+    np.array([True, False, True]), np.array([2.0, 1.0, 2.0]), np.array(["x", "y"], dtype=object),
+])
+def test_label_encoding_matches_label_binarizer(labels):
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastmlp._estimators import _binarize, _unique_labels
+    from sklearn.utils.multiclass import unique_labels
+
+    binarizer = LabelBinarizer().fit(labels)
+    for subset in (labels, labels[:2], labels[::-1]):
+        np.testing.assert_array_equal(_binarize(binarizer, subset),
+                                      binarizer.transform(subset).astype(bool))
+        if _raised(lambda: unique_labels(subset)) is None:
+            np.testing.assert_array_equal(_unique_labels(subset), unique_labels(subset))
+        else:  # the same error for labels scikit-learn rejects
+            assert _raised(lambda: _unique_labels(subset)) is _raised(
+                lambda: unique_labels(subset))
