@@ -3,7 +3,8 @@
 >>> from fastmlp import MLPClassifier, MLPRegressor
 """
 
+from fastmlp._config import show_config
 from fastmlp._estimators import MLPClassifier, MLPRegressor
+from fastmlp._version import __version__
 
-__version__ = "0.1.0.dev0"
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "show_config", "__version__"]

@@ -11,13 +11,19 @@ from pathlib import Path
 
 import fastmlp
 
-SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_suite.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SUITE = BENCHMARKS / "bench_suite.py"
 
 
-def test_benchmark_suite_smoke(tmp_path):
+def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(fastmlp.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_benchmark_suite_smoke(tmp_path):
+    env = _env()
     out_json = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(SUITE), "--tiny", "--threads", "1", "--workloads", "W1,W5,P",
@@ -32,3 +38,14 @@ def test_benchmark_suite_smoke(tmp_path):
     assert set(results) == {"W1", "W5", "P"}
     assert all(r["fastmlp"] > 0 and r["scikit-learn"] > 0 and r["limit"] > 0
                for r in results.values())
+
+
+def test_thread_strategy_benchmark_smoke():
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_threads.py"), "--tiny", "--workloads", "W1,W5"],
+        capture_output=True, text=True, timeout=300, env=_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:1] == ["workload"] and "nested" in line for line in lines)
+    assert sum(line.startswith(("W1 ", "W5 ")) for line in lines) == 4  # rates + GEMMs

@@ -477,34 +477,25 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                          u_out, <floating>0, s)
 
 
-cdef void _finish_block(floating* g, const floating* W, Py_ssize_t n,
-                        floating alpha, floating sw_sum) noexcept nogil:
-    cdef Py_ssize_t i
-    if W != NULL:
-        for i in range(n):
-            g[i] = (g[i] + alpha * W[i]) / sw_sum
-    else:
-        for i in range(n):
-            g[i] = g[i] / sw_sum
-
-
-cdef void finish_grads(const Layout* lay, const floating* params, floating* grads,
+cdef void finish_grads(const Layout* lay, floating* params, floating* grads,
                        Py_ssize_t n_params, double alpha, double sw_sum,
                        int n_threads) noexcept nogil:
     """gW := (raw + alpha W) / sum(w) and gb := raw / sum(w), element-wise."""
     cdef Py_ssize_t n_blocks = _n_blocks(n_params, SUM_BLOCK), blk, i0, i1
     cdef Py_ssize_t n_coefs = lay.n_coefs
+    cdef Step no_step
+    no_step.solver = NO_STEP
     for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
                       use_threads_if=_threaded(n_threads, n_blocks, 8.0 * n_params)):
         i0 = blk * SUM_BLOCK
         i1 = min(i0 + SUM_BLOCK, n_params)
         if i0 < n_coefs:
-            _finish_block(grads + i0, params + i0, min(i1, n_coefs) - i0,
-                          <floating>alpha, <floating>sw_sum)
+            finish_and_step(&no_step, params + i0, grads + i0, NULL, NULL,
+                            min(i1, n_coefs) - i0, <floating>alpha, <floating>sw_sum)
         if i1 > n_coefs:
             i0 = max(i0, n_coefs)
-            _finish_block(grads + i0, <const floating*>NULL, i1 - i0,
-                          <floating>alpha, <floating>sw_sum)
+            finish_and_step(&no_step, params + i0, grads + i0, NULL, NULL, i1 - i0,
+                            <floating>0, <floating>sw_sum)
 
 
 cdef double _weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
@@ -713,7 +704,8 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
                      NULL if Xp == NULL else Xp + c0 * F, csrp, nb, acts, deltas,
                      c0 > 0, &step, NULL, NULL, alpha, sw_sum, n_threads)
             c0 += nb
-        finish_grads(lay, &params[0], &grads[0], spec.n_params, alpha, sw_sum, n_threads)
+        finish_grads(lay, <floating*>&params[0], &grads[0], spec.n_params, alpha, sw_sum,
+                     n_threads)
         data_loss = loss_scale(lay.loss, K) * data_loss / sw_sum
         penalty = (0.5 * alpha) * _sumsq(&params[0], lay.n_coefs, &partials[0],
                                          n_threads) / sw_sum
