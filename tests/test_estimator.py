@@ -259,3 +259,16 @@ def test_label_encoding_matches_label_binarizer(labels):
         else:  # the same error for labels scikit-learn rejects
             assert _raised(lambda: _unique_labels(subset)) is _raised(
                 lambda: unique_labels(subset))
+
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_constructor_signature_is_sklearns_plus_n_threads(name):
+    import inspect
+
+    ours = inspect.signature(getattr(fastmlp, name)).parameters
+    theirs = inspect.signature(getattr(sk, name)).parameters
+    assert list(ours)[:-1] == list(theirs)  # same order, so positional use agrees
+    for p in theirs.values():
+        assert ours[p.name].kind == p.kind and ours[p.name].default == p.default, p.name
+    assert ours["n_threads"].kind == inspect.Parameter.KEYWORD_ONLY
+    assert ours["n_threads"].default is None
