@@ -29,7 +29,7 @@ assert enabled == (args.openmp == "yes"), "unexpected OpenMP build"
 
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
-params = dict(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+params = dict(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     ours = fastmlp.MLPClassifier(n_threads=2, **params).fit(X, y)
