@@ -84,3 +84,27 @@ def test_concurrent_predicts_on_one_model_agree():
         results = list(pool.map(clf.predict_proba, chunks * 4))  # all at once
     for i, result in enumerate(results):
         np.testing.assert_array_equal(result, expected[i % len(chunks)])
+
+
+@pytest.mark.parametrize("solver, sparse", [("adam", True), ("lbfgs", False), ("lbfgs", True)])
+def test_sparse_and_lbfgs_are_bit_identical_for_any_n_threads(solver, sparse):
+    import scipy.sparse as sp
+
+    X, y = _data(n=1500, f=300)
+    X = np.where(np.abs(X) > 1.0, X, 0.0)  # ~30% nonzeros
+    if sparse:
+        X = sp.csr_matrix(X)
+    fits = []
+    for n_threads in (1, 2, 3):
+        # Sizes that put every kernel (sparse rows and gradient, GEMM parts,
+        # chunked L-BFGS gradient) on its parallel path with 2+ threads.
+        clf = fastmlp.MLPClassifier(hidden_layer_sizes=(300,), solver=solver, max_iter=3,
+                                    batch_size=500, random_state=0, n_threads=n_threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        fits.append(clf)
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
