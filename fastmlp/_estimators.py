@@ -15,14 +15,17 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastmlp import _network
 from fastmlp._threads import blas_single_threaded, resolve_n_threads
 from fastmlp._training import fit_lbfgs, fit_stochastic
+from fastmlp._validation import (
+    ARRAY_LIKE, BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Among, Interval,
+    check_sample_weight, validate_params,
+)
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -31,33 +34,30 @@ class _BaseMLP(BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [ARRAY_LIKE, Interval(Integral, 1, None, "left")],
+        "activation": [Among(str, ("identity", "logistic", "tanh", "relu"))],
+        "solver": [Among(str, ("lbfgs", "sgd", "adam"))],
+        "alpha": [Interval(Real, 0, None, "left")],
+        "batch_size": [Among(str, ("auto",)), Interval(Integral, 1, None, "left")],
+        "learning_rate": [Among(str, ("constant", "invscaling", "adaptive"))],
+        "learning_rate_init": [Interval(Real, 0, None, "neither")],
+        "power_t": [Interval(Real, 0, None, "left")],
+        "max_iter": [Interval(Integral, 1, None, "left")],
+        "shuffle": [BOOLEAN],
+        "random_state": [RANDOM_STATE],
+        "tol": [Interval(Real, 0, None, "left")],
+        "verbose": [VERBOSE],
+        "warm_start": [BOOLEAN],
+        "momentum": [Interval(Real, 0, 1, "both")],
+        "nesterovs_momentum": [BOOLEAN],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, "left")],
+        "beta_1": [Interval(Real, 0, 1, "left")],
+        "beta_2": [Interval(Real, 0, 1, "left")],
+        "epsilon": [Interval(Real, 0, None, "neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, "left"), Among(Real, (np.inf,))],
+        "max_fun": [Interval(Integral, 1, None, "left")],
+        "n_threads": [Interval(Integral, 1, None, "left"), NONE],
     }
 
     def __init__(self, **params):
@@ -87,14 +87,14 @@ class _BaseMLP(BaseEstimator):
             The fitted estimator.
         """
         with _restored_on_failure(self):
-            self._validate_params()
+            validate_params(self, self._parameter_constraints)
             return self._fit(X, y, sample_weight, incremental=False)
 
     def _partial_fit(self, X, y, sample_weight, classes=None):
         with _restored_on_failure(self):
             # Like scikit-learn, parameters are validated until the model is fitted.
             if not _looks_fitted(self):
-                self._validate_params()
+                validate_params(self, self._parameter_constraints)
             self._first_partial_fit(y, classes)
             return self._fit(X, y, sample_weight, incremental=True)
 
@@ -114,7 +114,7 @@ class _BaseMLP(BaseEstimator):
         if not sp.issparse(X):
             X = np.ascontiguousarray(X)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = check_sample_weight(sample_weight, X)
         Y = Y.reshape(X.shape[0], -1)
         self.n_outputs_ = Y.shape[1]
         units = [X.shape[1]] + hidden + [self.n_outputs_]
@@ -609,7 +609,7 @@ n_layers_, n_outputs_, out_activation_
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [Among(str, ("squared_error", "poisson"))],
     }
 
     def __init__(

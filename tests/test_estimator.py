@@ -272,3 +272,42 @@ def test_constructor_signature_is_sklearns_plus_n_threads(name):
         assert ours[p.name].kind == p.kind and ours[p.name].default == p.default, p.name
     assert ours["n_threads"].kind == inspect.Parameter.KEYWORD_ONLY
     assert ours["n_threads"].default is None
+
+
+INVALID_PARAMS = [
+    dict(alpha=-1), dict(hidden_layer_sizes="x"), dict(hidden_layer_sizes=0),
+    dict(activation="x"), dict(batch_size=0), dict(batch_size="x"), dict(shuffle="x"),
+    dict(random_state="x"), dict(verbose="x"), dict(momentum=2), dict(n_iter_no_change=0),
+    dict(n_iter_no_change=1.5), dict(max_iter=1.5), dict(learning_rate_init=0),
+    dict(beta_1=1), dict(epsilon=-1e-3), dict(tol=np.nan), dict(solver=None),
+]
+
+
+def _normalised(message):
+    """Sets print in arbitrary order: sort their members."""
+    import re
+
+    return re.sub(r"\{([^}]*)\}",
+                  lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", message)
+
+
+@pytest.mark.parametrize("params", INVALID_PARAMS, ids=lambda p: repr(p))
+def test_invalid_parameters_raise_sklearns_error_and_message(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    errors = []
+    for module in (fastmlp, sk):
+        with pytest.raises(InvalidParameterError) as info:
+            module.MLPClassifier(**params).fit(X, y)
+        errors.append(_normalised(str(info.value)))
+    assert errors[0] == errors[1]
+
+
+def test_sample_weight_errors_match_sklearn():
+    for bad in (np.ones((len(X), 2)), np.zeros(len(X)), np.ones(3), np.full(len(X), np.nan)):
+        messages = []
+        for module in (fastmlp, sk):
+            with pytest.raises(ValueError) as info:
+                module.MLPRegressor(max_iter=2).fit(X, X[:, 0], sample_weight=bad)
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
