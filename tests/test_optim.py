@@ -43,3 +43,32 @@ def test_adam_step(dtype, rtol, t, n_threads):
     np.testing.assert_allclose(m, m_new, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(v, v_new, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(params, expected, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("solver", ["none", "sgd-nesterov", "sgd-classical", "adam"])
+def test_fused_finish_and_step_from_raw_gradients(dtype, rtol, solver):
+    # The training loop's step: raw gradient sums are finished,
+    # g = (g_raw + alpha W) / sum(w), and stepped in one pass.
+    from fastmlp._kernels._optim import _finish_and_step
+
+    params, raw, state_a, state_b = _state(dtype)
+    state_b = np.abs(state_b)
+    alpha, sw_sum, lr, mu, b1, b2, eps = 0.3, 57.0, 0.01, 0.9, 0.8, 0.99, 1e-8
+    P, A, B = (x.astype(np.float64) for x in (params, state_a, state_b))
+    g = (raw.astype(np.float64) + alpha * P) / sw_sum
+    if solver == "none":
+        expected = {"grads": g, "params": P}
+    elif solver.startswith("sgd"):
+        v = mu * A - lr * g
+        step = mu * v - lr * g if solver == "sgd-nesterov" else v
+        expected = {"params": P + step, "state_a": v}
+    else:
+        m = b1 * A + (1 - b1) * g
+        v = b2 * B + (1 - b2) * g * g
+        expected = {"params": P - lr * m / (np.sqrt(v) + eps), "state_a": m, "state_b": v}
+    arrays = {"params": params, "grads": raw, "state_a": state_a, "state_b": state_b}
+    _finish_and_step(params, raw, state_a, state_b, solver.split("-")[0], lr, mu,
+                     solver == "sgd-nesterov", b1, b2, eps, alpha, sw_sum)
+    for name, value in expected.items():
+        np.testing.assert_allclose(arrays[name], value, rtol=rtol, atol=rtol, err_msg=name)

@@ -4,7 +4,8 @@ Design: all weights and biases live in one contiguous buffer (coefs then
 intercepts), and so do their gradients and the optimizer state, so a step is
 an element-wise loop. The network kernel applies it block by block, right
 after the GEMM that produced a block of the gradient (still in cache), through
-``finish_and_step``, which also finishes the gradient from its raw sum. The
+``finish_and_step``, which finishes the gradient from its raw sum in the same
+pass (the finished gradient is never stored). The
 whole-buffer ``sgd_step``/``adam_step`` split the same loop over OpenMP
 threads. Element-wise work gives the same bits whatever the split, so results
 do not depend on n_threads.
@@ -36,33 +37,39 @@ cdef enum:
     CHUNK = 4096           # elements per task of the whole-buffer steps
 
 
-cdef void _sgd(floating* p, const floating* g, floating* v, Py_ssize_t n,
-               floating lr, floating mu, bint nesterov) noexcept nogil:
+cdef void _sgd(floating* p, const floating* g_raw, floating* v, Py_ssize_t n,
+               floating lr, floating mu, bint nesterov, floating alpha,
+               floating sw_sum) noexcept nogil:
+    """SGD on n elements from raw gradients, g = (g_raw + alpha p) / sw_sum
+    computed in the same pass (alpha=0, sw_sum=1 for finished gradients)."""
     cdef Py_ssize_t i
-    cdef floating vi
+    cdef floating g, vi
     if nesterov:
         for i in range(n):
-            vi = mu * v[i] - lr * g[i]
+            g = (g_raw[i] + alpha * p[i]) / sw_sum
+            vi = mu * v[i] - lr * g
             v[i] = vi
-            p[i] += mu * vi - lr * g[i]
+            p[i] += mu * vi - lr * g
     else:
         for i in range(n):
-            vi = mu * v[i] - lr * g[i]
+            g = (g_raw[i] + alpha * p[i]) / sw_sum
+            vi = mu * v[i] - lr * g
             v[i] = vi
             p[i] += vi
 
 
-cdef void _adam(floating* p, const floating* g, floating* m, floating* v,
+cdef void _adam(floating* p, const floating* g_raw, floating* m, floating* v,
                 Py_ssize_t n, floating lr_t, floating b1, floating b2,
-                floating eps) noexcept nogil:
+                floating eps, floating alpha, floating sw_sum) noexcept nogil:
+    """Adam on n elements from raw gradients (see _sgd)."""
     cdef Py_ssize_t i
-    cdef floating gi, root
+    cdef floating g, root
     cdef floating one_b1 = 1 - b1
     cdef floating one_b2 = 1 - b2
     for i in range(n):
-        gi = g[i]
-        m[i] = b1 * m[i] + one_b1 * gi
-        v[i] = b2 * v[i] + one_b2 * (gi * gi)
+        g = (g_raw[i] + alpha * p[i]) / sw_sum
+        m[i] = b1 * m[i] + one_b1 * g
+        v[i] = b2 * v[i] + one_b2 * (g * g)
         if floating is float:
             root = sqrtf(v[i])
         else:
@@ -73,20 +80,20 @@ cdef void _adam(floating* p, const floating* g, floating* m, floating* v,
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
                           floating* state_a, floating* state_b, Py_ssize_t n,
                           floating alpha, floating sw_sum) noexcept nogil:
-    """g := (g + alpha p) / sw_sum on n elements, then ``step`` on them (serial)."""
+    """Step n elements from their raw gradients, g = (g + alpha p) / sw_sum
+    (serial). With NO_STEP the finished gradient is written back to grads;
+    otherwise it is used in the same pass and grads keep the raw sums."""
     cdef Py_ssize_t i
-    if alpha != 0:
-        for i in range(n):
-            grads[i] = (grads[i] + alpha * params[i]) / sw_sum
-    else:
-        for i in range(n):
-            grads[i] = grads[i] / sw_sum
     if step.solver == SGD:
         _sgd(params, grads, state_a, n, <floating>step.lr, <floating>step.momentum,
-             step.nesterov)
+             step.nesterov, alpha, sw_sum)
     elif step.solver == ADAM:
         _adam(params, grads, state_a, state_b, n, <floating>step.lr,
-              <floating>step.beta_1, <floating>step.beta_2, <floating>step.epsilon)
+              <floating>step.beta_1, <floating>step.beta_2, <floating>step.epsilon,
+              alpha, sw_sum)
+    else:
+        for i in range(n):
+            grads[i] = (grads[i] + alpha * params[i]) / sw_sum
 
 
 cdef void sgd_step(floating* params, const floating* grads, floating* velocity,
@@ -99,7 +106,7 @@ cdef void sgd_step(floating* params, const floating* grads, floating* velocity,
                     use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
         i0 = c * CHUNK
         _sgd(params + i0, grads + i0, velocity + i0, min(<Py_ssize_t>CHUNK, n - i0),
-             lr, momentum, nesterov)
+             lr, momentum, nesterov, 0, 1)
 
 
 cdef void adam_step(floating* params, const floating* grads, floating* m,
@@ -112,7 +119,7 @@ cdef void adam_step(floating* params, const floating* grads, floating* m,
                     use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
         i0 = c * CHUNK
         _adam(params + i0, grads + i0, m + i0, v + i0, min(<Py_ssize_t>CHUNK, n - i0),
-              lr_t, beta_1, beta_2, epsilon)
+              lr_t, beta_1, beta_2, epsilon, 0, 1)
 
 
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
