@@ -9,19 +9,23 @@ layout, so an optimizer step is one element-wise loop. For a batch of nb rows
 the activations of layer j (1..L) start at acts + nb * cum[j-1] and its deltas
 (dLoss/dZ_j) at deltas + nb * cum[j-1], with cum[j] = units[1] + .. + units[j].
 
-Threads and determinism. Work is cut into blocks of a fixed size
-(ROW_BLOCK rows, SUM_BLOCK elements) that does not depend on n_threads;
-OpenMP threads take whole blocks, each running a single-threaded GEMM (the
-caller holds BLAS at one thread) plus the fused element-wise work of its block,
-and partial sums are combined in block order. The same block always produces
-the same bits, so results are bit-identical for any number of threads.
+Threads and determinism. Work is cut into parts fixed by the shapes alone,
+never by n_threads: each GEMM into at most MAX_PARTS parts along the dimension
+whose other operand is cheaper to repack (and only when every part has
+MIN_PART_MACS of work); losses and sums into fixed ROW_BLOCK/SUM_BLOCK blocks
+whose partial sums are combined in block order. OpenMP threads take whole parts,
+each running a single-threaded GEMM (the caller holds BLAS at one thread) plus
+the element-wise work of its part while it is in cache. The same part always
+produces the same bits, so results are bit-identical for any n_threads. Small
+work runs on the calling thread only: on this 2-core machine a parallel region
+after an idle gap cost more than such work.
 
-    forward   A_{l+1}[rows] = act(A_l[rows] @ W_l + b_l)      blocks of batch rows
-    delta     D_L = w (A_L - Y)                                blocks of batch rows
-    weights   gW_l[i0:i1] = (A_l[:, i0:i1]^T D_{l+1} + alpha W_l[i0:i1]) / sum(w)
-                                                               blocks of W_l's rows
-    biases    gb_l = sum_rows D_{l+1} / sum(w)
-    backprop  D_l[rows] = (D_{l+1}[rows] @ W_l^T) * f'(A_l[rows])
+    forward   A_{l+1} = act(A_l @ W_l + b_l)                 bias+act per part
+    delta     D_L = w (A_L - Y), loss rows r_i               ROW_BLOCK blocks
+    backprop  D_l = (D_{l+1} @ W_l^T) * f'(A_l)              before W_l changes
+    weights   gW_l = A_l^T D_{l+1}, then per part, in cache:
+              g = (gW_l + alpha W_l) / sum(w) and the sgd/adam step
+    biases    gb_l = sum_rows D_{l+1}, then the same step
 
 Sparse input. A CSR X is never densified: the first layer's product is
 computed from the nonzeros (Z[r] = sum_p x_p W_0[j_p]) and its weight gradient
