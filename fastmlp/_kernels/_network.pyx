@@ -159,7 +159,9 @@ cdef class NetSpec:
         cdef Py_ssize_t L = lay.n_layers
         n_float = (2 * batch * lay.cum[L] + batch * (lay.units[0] + lay.units[L])
                    + batch)
-        n_double = max(_n_blocks(batch, ROW_BLOCK), _n_blocks(lay.n_coefs, SUM_BLOCK), 1)
+        # block partial sums, then L * MAX_PARTS per-part L2 sums
+        n_double = (max(_n_blocks(batch, ROW_BLOCK), _n_blocks(lay.n_coefs, SUM_BLOCK), 1)
+                    + L * MAX_PARTS)
         return n_float, n_double
 
     def predict_workspace_size(self, Py_ssize_t n_rows):
@@ -366,27 +368,36 @@ cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
             gb[j] += D[i * cols + j]
 
 
-cdef void _finish_rows(const Step* step, floating* params, floating* grads,
-                       floating* state_a, floating* state_b, Py_ssize_t off,
-                       Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
-                       floating alpha, floating sw_sum) noexcept nogil:
-    """finish_and_step on a rows x cols block at offset off, row stride ld."""
+cdef double _finish_rows(const Step* step, floating* params, floating* grads,
+                         floating* state_a, floating* state_b, Py_ssize_t off,
+                         Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                         floating alpha, floating sw_sum, bint want_sumsq) noexcept nogil:
+    """finish_and_step on a rows x cols block at offset off, row stride ld.
+
+    Returns the sum of squares of the block's new parameters if want_sumsq
+    (the next batch's L2 term, read while the block is in cache), else 0.
+    """
     cdef Py_ssize_t i, o
+    cdef double total = 0.0
     if cols == ld:  # contiguous: one call
         finish_and_step(step, params + off, grads + off, state_a + off,
                         state_b + off, rows * cols, alpha, sw_sum)
-        return
+        return _block_sumsq(params + off, rows * cols) if want_sumsq else 0.0
     for i in range(rows):
         o = off + i * ld
         finish_and_step(step, params + o, grads + o, state_a + o, state_b + o,
                         cols, alpha, sw_sum)
+        if want_sumsq:
+            total += _block_sumsq(params + o, cols)
+    return total
 
 
 cdef void backward(const Layout* lay, floating* params, floating* grads,
                    const floating* X, const CSR* csr, Py_ssize_t nb,
                    const floating* acts, floating* deltas, bint accumulate,
                    const Step* step, floating* state_a, floating* state_b,
-                   double alpha, double sw_sum, int n_threads) noexcept nogil:
+                   double alpha, double sw_sum, double* l2_parts,
+                   int n_threads) noexcept nogil:
     """Gradients from the output delta at deltas + nb*cum[L-1], layer by layer.
 
     With step.solver == NO_STEP: raw sums A_l^T D_{l+1} and sum_rows D_{l+1}
@@ -396,6 +407,8 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     delta D_l = (D_{l+1} W_l^T) f'(A_l) is computed first, from the old W_l.
     GEMM parts follow the shape (see forward): the weight gradient is cut along
     W's rows when D_{l+1} is the smaller operand to repack, else its columns.
+    With a step, l2_parts (L * MAX_PARTS, or NULL) receives the sum of squares
+    of the new W_l of each part, at l * MAX_PARTS + p (zeros elsewhere).
     """
     cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
     cdef Py_ssize_t u_in, u_out, blk, n_wblocks
@@ -407,8 +420,13 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     cdef Py_ssize_t w_off, b_off
     cdef floating beta = 1 if accumulate else 0
     cdef bint by_cols, fused = step.solver != NO_STEP
+    cdef double sumsq
     cdef floating a = <floating>alpha
     cdef floating s = <floating>sw_sum
+    cdef bint want_l2 = fused and l2_parts != NULL
+    if want_l2:
+        for p in range(L * MAX_PARTS):
+            l2_parts[p] = 0.0
     for l in range(L - 1, -1, -1):
         u_in = lay.units[l]
         u_out = lay.units[l + 1]
@@ -452,8 +470,11 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                 _sparse_first_grad(csr, D_out, nb, u_out, s0,
                                    min(s0 + COL_BLOCK, u_out), gW)
             if fused:
-                _finish_rows(step, params, grads, state_a, state_b, w_off,
-                             u_in, u_out, u_out, a, s)
+                s0 = l * MAX_PARTS
+                sumsq = _finish_rows(step, params, grads, state_a, state_b, w_off,
+                                     u_in, u_out, u_out, a, s, want_l2)
+                if want_l2:
+                    l2_parts[s0] = sumsq
         else:
             by_cols = u_out >= u_in
             extent = u_out if by_cols else u_in
@@ -466,19 +487,24 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                     gemm(Transpose, NoTrans, u_in, sz, nb, <floating>1, A_in, u_in,
                          D_out + s0, u_out, beta, gW + s0, u_out)
                     if fused:
-                        _finish_rows(step, params, grads, state_a, state_b,
-                                     w_off + s0, u_in, sz, u_out, a, s)
+                        sumsq = _finish_rows(step, params, grads, state_a, state_b,
+                                             w_off + s0, u_in, sz, u_out, a, s, want_l2)
+                        if want_l2:
+                            l2_parts[l * MAX_PARTS + p] = sumsq
                 else:
                     gemm(Transpose, NoTrans, sz, u_out, nb, <floating>1, A_in + s0,
                          u_in, D_out, u_out, beta, gW + s0 * u_out, u_out)
                     if fused:
-                        _finish_rows(step, params, grads, state_a, state_b,
-                                     w_off + s0 * u_out, sz, u_out, u_out, a, s)
+                        sumsq = _finish_rows(step, params, grads, state_a, state_b,
+                                             w_off + s0 * u_out, sz, u_out, u_out, a,
+                                             s, want_l2)
+                        if want_l2:
+                            l2_parts[l * MAX_PARTS + p] = sumsq
 
         _add_column_sums(grads + b_off, D_out, nb, u_out, accumulate)
         if fused:
             _finish_rows(step, params, grads, state_a, state_b, b_off, 1, u_out,
-                         u_out, <floating>0, s)
+                         u_out, <floating>0, s, False)
 
 
 cdef void finish_grads(const Layout* lay, floating* params, floating* grads,
@@ -517,26 +543,37 @@ cdef double batch_step(const Layout* lay, Py_ssize_t n_params, floating* params,
                        const Step* step, const floating* X, const CSR* csr,
                        const floating* Y, const floating* sw, Py_ssize_t nb,
                        floating* acts, floating* deltas, double* partials,
-                       double alpha, int n_threads) noexcept nogil:
+                       double* l2_parts, double* sumsq, double alpha,
+                       int n_threads) noexcept nogil:
     """Loss of one batch (with the L2 term), its gradient, and ``step``.
 
     loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
 
-    With step.solver == NO_STEP the finished gradient is left in grads and
-    params are not changed.
+    sumsq (IN/OUT): sum ||W_l||^2 of the current weights, or < 0 if unknown
+    (then computed here); on return, that of the stepped weights, summed from
+    the parts the step produced (l2_parts), so the next batch need not read
+    all weights again. With step.solver == NO_STEP the finished gradient is
+    left in grads, params are not changed and sumsq is set to -1.
     """
-    cdef Py_ssize_t L = lay.n_layers
+    cdef Py_ssize_t L = lay.n_layers, i
     cdef double sw_sum = _weight_sum(sw, nb), data_loss, penalty
     cdef floating* P = acts + nb * lay.cum[L - 1]
     forward(lay, params, X, csr, nb, acts, P, n_threads)
     data_loss = _output_loss(lay, P, Y, sw, nb, deltas + nb * lay.cum[L - 1],
                              partials, n_threads)
     data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
-    penalty = (0.5 * alpha) * _sumsq(params, lay.n_coefs, partials, n_threads) / sw_sum
+    if sumsq[0] < 0:
+        sumsq[0] = _sumsq(params, lay.n_coefs, partials, n_threads)
+    penalty = (0.5 * alpha) * sumsq[0] / sw_sum
     backward(lay, params, grads, X, csr, nb, acts, deltas, False, step, state_a,
-             state_b, alpha, sw_sum, n_threads)
+             state_b, alpha, sw_sum, l2_parts, n_threads)
     if step.solver == NO_STEP:
         finish_grads(lay, params, grads, n_params, alpha, sw_sum, n_threads)
+        sumsq[0] = -1.0
+    else:
+        sumsq[0] = 0.0
+        for i in range(L * MAX_PARTS):  # in a fixed order
+            sumsq[0] += l2_parts[i]
     return data_loss + penalty
 
 
@@ -606,6 +643,9 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef double loss, last_check, acc = result[0]
     cdef Py_ssize_t t = <Py_ssize_t>result[1]
     cdef bint interrupted = False
+    # The per-part L2 sums live after the block partial sums.
+    cdef double* l2_parts = &partials[0] + partials.shape[0] - L * MAX_PARTS
+    cdef double sumsq = -1.0  # ||W||^2 unknown until the first batch computes it
     cdef Step step
     step.solver = solver
     step.momentum = momentum
@@ -645,7 +685,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                 step.lr = adam_rate(learning_rate, beta_1, beta_2, t)
             loss = batch_step(lay, n_params, &params[0], &grads[0], &state_a[0],
                               &state_b[0], &step, xb, csrp, yb, sb, nb, acts, deltas,
-                              &partials[0], alpha, n_threads)
+                              &partials[0], l2_parts, &sumsq, alpha, n_threads)
             acc += loss * nb
             start += nb
             if start < n and fastmlp_now() - last_check >= CHECK_SECONDS:
@@ -706,7 +746,7 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
                                       n_threads)
             backward(lay, <floating*>&params[0], &grads[0],
                      NULL if Xp == NULL else Xp + c0 * F, csrp, nb, acts, deltas,
-                     c0 > 0, &step, NULL, NULL, alpha, sw_sum, n_threads)
+                     c0 > 0, &step, NULL, NULL, alpha, sw_sum, NULL, n_threads)
             c0 += nb
         finish_grads(lay, <floating*>&params[0], &grads[0], spec.n_params, alpha, sw_sum,
                      n_threads)
