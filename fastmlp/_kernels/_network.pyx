@@ -24,7 +24,8 @@ after an idle gap cost more than such work.
     delta     D_L = w (A_L - Y), loss rows r_i               ROW_BLOCK blocks
     backprop  D_l = (D_{l+1} @ W_l^T) * f'(A_l)              before W_l changes
     weights   gW_l = A_l^T D_{l+1}, then per part, in cache:
-              g = (gW_l + alpha W_l) / sum(w) and the sgd/adam step
+              g = (gW_l + alpha W_l) / sum(w), the sgd/adam step, and the
+              part's new sum W^2 (the next batch's L2 term, summed in order)
     biases    gb_l = sum_rows D_{l+1}, then the same step
 
 Sparse input. A CSR X is never densified: the first layer's product is
