@@ -143,7 +143,7 @@ class _BaseMLP(BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        self._link_flat(flat, units)
+        self._link_flat(flat, units, spec)
         return self
 
     def _initialize(self, Y, units, rng, dtype):
@@ -231,13 +231,13 @@ class _BaseMLP(BaseEstimator):
         dtype = np.result_type(*coefs, *intercepts)
         return _network.pack(coefs, intercepts, dtype), self._spec(units)
 
-    def _link_flat(self, flat, units):
+    def _link_flat(self, flat, units, spec=None):
         """Make coefs_/intercepts_ the views of ``flat`` and cache the network."""
         self.coefs_, self.intercepts_ = _network.unpack(flat, units)
         self._predict_cache = (
             (*self.coefs_, *self.intercepts_),
             (self.activation, self.out_activation_, self.loss),
-            flat, self._spec(units),
+            flat, self._spec(units) if spec is None else spec,
         )
 
     def __getstate__(self):

@@ -9,6 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 import fastmlp
 
 
+def _assert_identical(fits, X):
+    """Every fit has the same bits as the first: weights and predictions."""
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
+
+
 def _data(n=600, f=200, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.randn(n, f)
@@ -30,11 +38,8 @@ def test_results_are_bit_identical_for_any_n_threads(dtype, solver):
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X, y)
         fits.append(clf)
-    for other in fits[1:]:
-        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
-            np.testing.assert_array_equal(a, b)
-        assert fits[0].loss_curve_ == other.loss_curve_
-        np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
+    _assert_identical(fits, X)
+    assert all(fits[0].loss_curve_ == other.loss_curve_ for other in fits[1:])
 
 
 def test_float32_stays_float32_and_float64_input_upcasts():
@@ -104,7 +109,4 @@ def test_sparse_and_lbfgs_are_bit_identical_for_any_n_threads(solver, sparse):
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X, y)
         fits.append(clf)
-    for other in fits[1:]:
-        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
-            np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
+    _assert_identical(fits, X)

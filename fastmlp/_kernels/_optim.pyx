@@ -5,10 +5,8 @@ intercepts), and so do their gradients and the optimizer state, so a step is
 an element-wise loop. The network kernel applies it block by block, right
 after the GEMM that produced a block of the gradient (still in cache), through
 ``finish_and_step``, which finishes the gradient from its raw sum in the same
-pass (the finished gradient is never stored). The
-whole-buffer ``sgd_step``/``adam_step`` split the same loop over OpenMP
-threads. Element-wise work gives the same bits whatever the split, so results
-do not depend on n_threads.
+pass (the finished gradient is never stored). Element-wise work gives the same
+bits however the buffer is split, so results do not depend on n_threads.
 
 Gradient from its raw sum (W the weights, alpha the L2 strength, 0 for
 biases; S the batch's sum of sample weights):
@@ -29,12 +27,7 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
     theta := theta + (-lr_t m) / (sqrt(v) + epsilon)
 """
 
-from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf, pow
-
-cdef enum:
-    MIN_PARALLEL = 16384   # below this many elements one thread is faster
-    CHUNK = 4096           # elements per task of the whole-buffer steps
 
 
 cdef void _sgd(floating* p, const floating* g_raw, floating* v, Py_ssize_t n,
@@ -96,32 +89,6 @@ cdef void finish_and_step(const Step* step, floating* params, floating* grads,
             grads[i] = (grads[i] + alpha * params[i]) / sw_sum
 
 
-cdef void sgd_step(floating* params, const floating* grads, floating* velocity,
-                   Py_ssize_t n, floating lr, floating momentum, bint nesterov,
-                   int n_threads) noexcept nogil:
-    """One SGD step over the whole buffer."""
-    cdef Py_ssize_t c, i0
-    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
-        i0 = c * CHUNK
-        _sgd(params + i0, grads + i0, velocity + i0, min(<Py_ssize_t>CHUNK, n - i0),
-             lr, momentum, nesterov, 0, 1)
-
-
-cdef void adam_step(floating* params, const floating* grads, floating* m,
-                    floating* v, Py_ssize_t n, floating lr_t, floating beta_1,
-                    floating beta_2, floating epsilon, int n_threads) noexcept nogil:
-    """One Adam step over the whole buffer, with the bias-corrected rate lr_t."""
-    cdef Py_ssize_t c, i0
-    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=n_threads > 1 and n >= MIN_PARALLEL):
-        i0 = c * CHUNK
-        _adam(params + i0, grads + i0, m + i0, v + i0, min(<Py_ssize_t>CHUNK, n - i0),
-              lr_t, beta_1, beta_2, epsilon, 0, 1)
-
-
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
     """Bias-corrected Adam step size at step t (t >= 1)."""
     return lr * sqrt(1.0 - pow(beta_2, <double>t)) / (1.0 - pow(beta_1, <double>t))
@@ -130,22 +97,31 @@ cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noe
 # ---- test shims -------------------------------------------------------------
 
 def _sgd_step(floating[::1] params, const floating[::1] grads,
-              floating[::1] velocity, double lr, double momentum,
-              bint nesterov, int n_threads=1):
-    """One SGD step in place (test shim)."""
+              floating[::1] velocity, double lr, double momentum, bint nesterov):
+    """One SGD step in place from finished gradients (test shim)."""
+    cdef Step step
+    step.solver = SGD
+    step.lr = lr
+    step.momentum = momentum
+    step.nesterov = nesterov
     with nogil:
-        sgd_step(&params[0], &grads[0], &velocity[0], params.shape[0],
-                 <floating>lr, <floating>momentum, nesterov, n_threads)
+        finish_and_step(&step, &params[0], <floating*>&grads[0], &velocity[0],
+                        &velocity[0], params.shape[0], 0, 1)
 
 
 def _adam_step(floating[::1] params, const floating[::1] grads,
                floating[::1] m, floating[::1] v, double lr, double beta_1,
-               double beta_2, double epsilon, Py_ssize_t t, int n_threads=1):
-    """One Adam step in place at step t (test shim)."""
-    cdef floating lr_t = <floating>adam_rate(lr, beta_1, beta_2, t)
+               double beta_2, double epsilon, Py_ssize_t t):
+    """One Adam step in place at step t from finished gradients (test shim)."""
+    cdef Step step
+    step.solver = ADAM
+    step.lr = adam_rate(lr, beta_1, beta_2, t)
+    step.beta_1 = beta_1
+    step.beta_2 = beta_2
+    step.epsilon = epsilon
     with nogil:
-        adam_step(&params[0], &grads[0], &m[0], &v[0], params.shape[0], lr_t,
-                  <floating>beta_1, <floating>beta_2, <floating>epsilon, n_threads)
+        finish_and_step(&step, &params[0], <floating*>&grads[0], &m[0], &v[0],
+                        params.shape[0], 0, 1)
 
 
 def _finish_and_step(floating[::1] params, floating[::1] grads,
