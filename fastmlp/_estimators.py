@@ -122,11 +122,8 @@ class _BaseMLP(BaseEstimator):
 
         if first_pass:
             self._initialize(Y, units, rng, X.dtype)
-        elif [c.shape for c in self.coefs_] != list(zip(units[:-1], units[1:])):
-            raise ValueError(
-                "The shapes of coefs_ %s do not match the network %s."
-                % ([c.shape for c in self.coefs_], units)
-            )
+        else:
+            _check_layers(self.coefs_, self.intercepts_, units)
         spec = self._spec(units)
         n_threads = resolve_n_threads(self.n_threads)
         with blas_single_threaded():
@@ -189,6 +186,11 @@ class _BaseMLP(BaseEstimator):
             if X.dtype not in (np.float32, np.float64):
                 X = X.astype(np.float64)
         flat, spec = self._predict_network()
+        if np.shape(self.coefs_[0])[0] != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but coefs_[0] has "
+                f"{np.shape(self.coefs_[0])[0]} rows."
+            )
         n_threads = resolve_n_threads(self.n_threads)
         return _network.forward(spec, flat, X, n_threads)
 
@@ -227,7 +229,8 @@ class _BaseMLP(BaseEstimator):
             and cached[1] == (self.activation, self.out_activation_, self.loss)
         ):
             return cached[2], cached[3]
-        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
+        units = [np.shape(c)[0] for c in coefs] + [np.shape(coefs[-1])[-1]]
+        _check_layers(coefs, intercepts, units)
         dtype = np.result_type(*coefs, *intercepts)
         return _network.pack(coefs, intercepts, dtype), self._spec(units)
 
@@ -274,6 +277,20 @@ def _restored_on_failure(est):
         est.__dict__.clear()
         est.__dict__.update(saved)
         raise
+
+
+def _check_layers(coefs, intercepts, units):
+    """coefs_/intercepts_ (maybe assigned by the user) fit layer widths units.
+
+    The kernels trust the shapes, so a mismatch is a ValueError here.
+    """
+    expected = [((a, b), (b,)) for a, b in zip(units[:-1], units[1:])]
+    got = [(np.shape(c), np.shape(b)) for c, b in zip(coefs, intercepts)]
+    if len(coefs) != len(intercepts) or got != expected:
+        raise ValueError(
+            f"The shapes of coefs_ and intercepts_ {got} do not match the "
+            f"network of layer widths {units}."
+        )
 
 
 def _plain_labels(y):

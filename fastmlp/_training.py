@@ -133,6 +133,12 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
     if not incremental or not hasattr(est, "_optimizer"):
         est._optimizer = StochasticOptimizer(est.solver, flat.size, dtype, est.get_params())
     else:
+        if est._optimizer.state_a.size != flat.size:
+            # (scikit-learn fails here too, on shapes that do not broadcast)
+            raise ValueError(
+                "The optimizer state from the previous partial_fit does not match "
+                f"the network ({est._optimizer.state_a.size} != {flat.size} parameters)."
+            )
         est._optimizer = est._optimizer.copy(dtype)
     opt = est._optimizer
 
@@ -158,7 +164,8 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
     need_order = est.shuffle or inputs["X"] is None
     order = np.arange(n_samples, dtype=np.intp) if need_order else None
     result = np.zeros(2, dtype=np.float64)
-    solver = _network.SOLVERS[est.solver]
+    # The optimizer's own rule: partial_fit keeps it even if `solver` changed.
+    solver = _network.SOLVERS[opt.solver]
     alpha = float(est.alpha)
     est.loss_curve_ = list(est.loss_curve_)
     if early_stopping:
@@ -172,7 +179,7 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
                 order = order[perm]
             result[0] = 0.0
             result[1] = opt.t
-            lr = opt.learning_rate if est.solver == "sgd" else opt.learning_rate_init
+            lr = opt.learning_rate if opt.solver == "sgd" else opt.learning_rate_init
             _network.run_epoch(
                 spec, flat, grads, opt.state_a, opt.state_b, inputs["X"],
                 inputs["X_data"], inputs["X_indices"], inputs["X_indptr"], Y,

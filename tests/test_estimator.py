@@ -311,3 +311,35 @@ def test_sample_weight_errors_match_sklearn():
                 module.MLPRegressor(max_iter=2).fit(X, X[:, 0], sample_weight=bad)
             messages.append(str(info.value))
         assert messages[0] == messages[1]
+
+
+def test_partial_fit_after_changing_solver_or_network_never_crashes():
+    # scikit-learn keeps the first optimizer across partial_fit calls, even if
+    # `solver` changes; a changed network gives a ValueError, not a crash.
+    ours = fastmlp.MLPClassifier(solver="sgd", hidden_layer_sizes=(4,), random_state=0)
+    theirs = sk.MLPClassifier(solver="sgd", hidden_layer_sizes=(4,), random_state=0)
+    for est in (ours, theirs):
+        est.partial_fit(X, y, classes=[0, 1])
+        est.set_params(solver="adam").partial_fit(X, y)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    ours.set_params(hidden_layer_sizes=(6,))
+    ours.coefs_ = [np.zeros((X.shape[1], 6)), np.zeros((6, 1))]
+    ours.intercepts_ = [np.zeros(6), np.zeros(1)]
+    with pytest.raises(ValueError, match="optimizer state"):
+        ours.partial_fit(X, y)
+
+
+def test_inconsistent_assigned_weights_raise_instead_of_crashing():
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    for attr, index, value in [
+        ("coefs_", 1, np.zeros((4, 1))),        # does not chain to layer 0
+        ("intercepts_", 0, np.zeros(3)),        # wrong bias length
+        ("coefs_", 0, np.zeros((2, 5))),        # other input width than X
+    ]:
+        broken = pickle.loads(pickle.dumps(clf))
+        getattr(broken, attr)[index] = value
+        with pytest.raises(ValueError):
+            broken.predict(X)
+        with pytest.raises(ValueError):
+            broken.set_params(warm_start=True).fit(X, y)
