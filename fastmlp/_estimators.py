@@ -212,6 +212,20 @@ class _BaseMLP(BaseEstimator):
             and bool(np.isfinite(X.sum() if X.size > 64 else X).all())
         )
 
+    def _fast_fit_input(self, X, y, y_kinds):
+        """True for a later fit/partial_fit call whose X passes _fast_input and
+        whose y is a plain 1-D array of a kind in ``y_kinds`` (finite, of X's
+        length): validate_data(reset=False) would return both unchanged."""
+        return (
+            type(y) is np.ndarray
+            and y.ndim == 1
+            and y.dtype.kind in y_kinds
+            and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
+            and "n_features_in_" in self.__dict__
+            and self._fast_input(X)
+            and y.shape[0] == X.shape[0]
+        )
+
     def _predict_network(self):
         """(flat parameters, NetSpec) of the fitted model.
 
@@ -520,10 +534,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer.fit(classes)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=reset,
-        )
+        if reset or not self._fast_fit_input(X, y, "iubU"):
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                dtype=(np.float64, np.float32), reset=reset,
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -706,10 +721,11 @@ n_layers_, n_outputs_, out_activation_
         return self._partial_fit(X, y, sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-            dtype=(np.float64, np.float32), reset=reset,
-        )
+        if reset or not self._fast_fit_input(X, y, "iuf"):
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

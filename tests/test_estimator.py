@@ -85,6 +85,15 @@ BAD_CALLS = {
     "partial-fit-early-stopping": lambda m: m.MLPRegressor(early_stopping=True).partial_fit(
         X, X[:, 0]),
     "partial-fit-bad-param": lambda m: m.MLPRegressor(alpha=-1).partial_fit(X, X[:, 0]),
+    # later partial_fit calls (fastmlp's fast validation path must still catch these)
+    "partial-fit-nan-x-later": lambda m: m.MLPClassifier().partial_fit(
+        X, y, classes=[0, 1]).partial_fit(np.where(X > 1.5, np.nan, X), y),
+    "partial-fit-y-length-later": lambda m: m.MLPClassifier().partial_fit(
+        X, y, classes=[0, 1]).partial_fit(X, y[:-1]),
+    "partial-fit-width-later": lambda m: m.MLPRegressor().partial_fit(
+        X, X[:, 0]).partial_fit(X[:, :2], X[:, 0]),
+    "partial-fit-nan-y-later": lambda m: m.MLPRegressor().partial_fit(
+        X, X[:, 0]).partial_fit(X, np.where(y, np.nan, 1.0)),
     "warm-start-new-classes": lambda m: m.MLPClassifier(warm_start=True, max_iter=2).fit(
         X, y).fit(X, y + 1),
 }
