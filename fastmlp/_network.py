@@ -104,7 +104,7 @@ def forward(spec, flat, X, n_threads):
     flat = flat.astype(dtype, copy=False)
     n = X.shape[0]
     out = np.empty((n, spec.n_outputs), dtype=dtype)
-    work = np.empty(spec.predict_workspace_size(n), dtype=dtype)
+    work = np.empty(spec.predict_workspace_size(n, n_threads), dtype=dtype)
     if n <= SERIAL_PREDICT_ROWS and not sp.issparse(X):
         # No OpenMP region (n_threads=1), so BLAS may keep its own threads.
         _kernel.predict(spec, flat, np.ascontiguousarray(X, dtype=dtype), out, work, 1)

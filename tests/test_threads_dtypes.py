@@ -42,6 +42,35 @@ def test_results_are_bit_identical_for_any_n_threads(dtype, solver):
     assert all(fits[0].loss_curve_ == other.loss_curve_ for other in fits[1:])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_predict_is_bit_identical_for_any_n_threads(dtype):
+    # 3000 rows: several predict chunks, which threads take whole.
+    X, y = _data()
+    X = X.astype(dtype)
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    big = np.random.RandomState(1).randn(3000, X.shape[1]).astype(dtype)
+    results = []
+    for n_threads in (1, 2, 3):
+        clf.set_params(n_threads=n_threads)
+        results.append(clf.predict_proba(big))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0], other)
+    # A chunk's rows do not depend on the rows around them.
+    np.testing.assert_array_equal(results[0][:1024], clf.predict_proba(big[:1024]))
+    # And they are the network's output (float64 recomputation).
+    A = big.astype(np.float64)
+    for i, (W, b) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+        A = A @ W.astype(np.float64) + b
+        A = np.maximum(A, 0) if i < len(clf.coefs_) - 1 else A
+    A = np.exp(A - A.max(1, keepdims=True))
+    A /= A.sum(1, keepdims=True)
+    np.testing.assert_allclose(results[0], A, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
 def test_float32_stays_float32_and_float64_input_upcasts():
     X, y = _data(n=120, f=10)
     X32 = X.astype(np.float32)

@@ -47,7 +47,7 @@ then) and, if a handler raised, stops and re-raises it after the loop.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy
 
 from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
@@ -165,10 +165,11 @@ cdef class NetSpec:
                     + L * MAX_PARTS)
         return n_float, n_double
 
-    def predict_workspace_size(self, Py_ssize_t n_rows):
-        """Floating elements that predict needs for n_rows."""
+    def predict_workspace_size(self, Py_ssize_t n_rows, int n_threads=1):
+        """Floating elements that predict needs for n_rows on n_threads."""
         cdef Layout* lay = &self.lay
-        return max(min(n_rows, PREDICT_CHUNK) * lay.cum[lay.n_layers - 1], 1)
+        cdef Py_ssize_t chunks = n_threads if n_rows > PREDICT_CHUNK else 1
+        return max(chunks * min(n_rows, PREDICT_CHUNK) * lay.cum[lay.n_layers - 1], 1)
 
 
 cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
@@ -769,9 +770,16 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     """out := output-layer activations for the rows of X (or of the CSR
     arrays, with rows = arange(n)), in chunks of PREDICT_CHUNK rows.
 
-    work is sized by spec.predict_workspace_size(n).
+    Dense X of several chunks: each thread runs whole forward passes over its
+    own chunks (no barrier between layers). Otherwise (and for sparse X) the
+    chunks run in turn, each forward pass cut into parts. Chunks and parts
+    depend on the shapes only, so the bits do not depend on n_threads.
+
+    work is sized by spec.predict_workspace_size(n, n_threads).
     """
-    cdef Py_ssize_t n = out.shape[0], F = spec.lay.units[0], c0, nb
+    cdef Py_ssize_t n = out.shape[0], F = spec.lay.units[0], K = spec.n_outputs
+    cdef Py_ssize_t c0, nb, c, n_chunks
+    cdef Py_ssize_t per_thread = PREDICT_CHUNK * spec.lay.cum[spec.lay.n_layers - 1]
     cdef const floating* Xp = NULL if X is None else &X[0, 0]
     cdef CSR csr
     cdef const CSR* csrp = NULL
@@ -779,11 +787,20 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
         _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
         csrp = &csr
     with nogil:
-        c0 = 0
-        while c0 < n:
-            nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
-            if csrp != NULL:
-                csr.rows = &rows[c0]
-            forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
-                    csrp, nb, &work[0], &out[c0, 0], n_threads)
-            c0 += nb
+        if csrp == NULL and n > PREDICT_CHUNK:
+            n_chunks = _n_blocks(n, PREDICT_CHUNK)
+            for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads,
+                            use_threads_if=n_threads > 1):
+                c0 = c * PREDICT_CHUNK
+                forward(&spec.lay, &params[0], Xp + c0 * F, NULL,
+                        min(<Py_ssize_t>PREDICT_CHUNK, n - c0),
+                        &work[0] + threadid() * per_thread, &out[0, 0] + c0 * K, 1)
+        else:
+            c0 = 0
+            while c0 < n:
+                nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
+                if csrp != NULL:
+                    csr.rows = &rows[c0]
+                forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
+                        csrp, nb, &work[0], &out[c0, 0], n_threads)
+                c0 += nb
