@@ -51,7 +51,7 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy
 
 from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
-from fastmlp._kernels._math cimport fastmlp_now
+from fastmlp._kernels._math cimport fastmlp_now, fastmlp_prefetch
 from fastmlp._kernels._ops cimport (
     IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP,
     SQUARED_ERROR, LOG_LOSS, BINARY_LOG_LOSS, POISSON,
@@ -324,23 +324,38 @@ cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y
 
 
 cdef double _block_sumsq(const floating* x, Py_ssize_t n) noexcept nogil:
-    """sum x^2 in float64 with 8 interleaved accumulators.
+    """sum x^2 with interleaved accumulators (n <= SUM_BLOCK).
 
-    A fixed summation pattern (element i goes to accumulator i % 8, the 8 are
-    added in order) that compilers can vectorise without reassociating.
+    A fixed summation pattern (element i goes to accumulator i % LANES, the
+    lanes are added in order) that compilers can vectorise without
+    reassociating. float64 input sums in 8 float64 lanes; float32 in 16
+    float32 lanes (as float32 BLAS would; each lane adds at most
+    SUM_BLOCK / 16 terms), which costs a third of the instructions.
     """
     cdef double acc[8]
+    cdef float facc[16]
     cdef double s = 0.0
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
-        acc[j] = 0.0
-    for i in range(0, n8, 8):
+    cdef Py_ssize_t i, j, n8 = n - n % 8, n16 = n - n % 16
+    if floating is float:
+        for j in range(16):
+            facc[j] = 0
+        for i in range(0, n16, 16):
+            for j in range(16):
+                facc[j] += x[i + j] * x[i + j]
+        for i in range(n16, n):
+            facc[i - n16] += x[i] * x[i]
+        for j in range(16):
+            s += facc[j]
+    else:
         for j in range(8):
-            acc[j] += <double>x[i + j] * x[i + j]
-    for i in range(n8, n):
-        acc[i - n8] += <double>x[i] * x[i]
-    for j in range(8):
-        s += acc[j]
+            acc[j] = 0.0
+        for i in range(0, n8, 8):
+            for j in range(8):
+                acc[j] += <double>x[i + j] * x[i + j]
+        for i in range(n8, n):
+            acc[i - n8] += <double>x[i] * x[i]
+        for j in range(8):
+            s += acc[j]
     return s
 
 
@@ -370,6 +385,28 @@ cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
             gb[j] += D[i * cols + j]
 
 
+cdef double _step_run(const Step* step, floating* params, floating* grads,
+                      floating* state_a, floating* state_b, Py_ssize_t off,
+                      Py_ssize_t n, floating alpha, floating sw_sum,
+                      bint want_sumsq) noexcept nogil:
+    """finish_and_step on the n contiguous elements at offset off; with
+    want_sumsq, in SUM_BLOCK tiles, each summed (x^2) right after its step
+    while it is in L1."""
+    cdef Py_ssize_t i0 = off, m
+    cdef double total = 0.0
+    if not want_sumsq:
+        finish_and_step(step, params + off, grads + off, state_a + off,
+                        state_b + off, n, alpha, sw_sum)
+        return 0.0
+    while i0 < off + n:
+        m = min(<Py_ssize_t>SUM_BLOCK, off + n - i0)
+        finish_and_step(step, params + i0, grads + i0, state_a + i0,
+                        state_b + i0, m, alpha, sw_sum)
+        total += _block_sumsq(params + i0, m)
+        i0 += m
+    return total
+
+
 cdef double _finish_rows(const Step* step, floating* params, floating* grads,
                          floating* state_a, floating* state_b, Py_ssize_t off,
                          Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
@@ -379,18 +416,14 @@ cdef double _finish_rows(const Step* step, floating* params, floating* grads,
     Returns the sum of squares of the block's new parameters if want_sumsq
     (the next batch's L2 term, read while the block is in cache), else 0.
     """
-    cdef Py_ssize_t i, o
+    cdef Py_ssize_t i
     cdef double total = 0.0
-    if cols == ld:  # contiguous: one call
-        finish_and_step(step, params + off, grads + off, state_a + off,
-                        state_b + off, rows * cols, alpha, sw_sum)
-        return _block_sumsq(params + off, rows * cols) if want_sumsq else 0.0
+    if cols == ld:  # contiguous: one run
+        return _step_run(step, params, grads, state_a, state_b, off, rows * cols,
+                         alpha, sw_sum, want_sumsq)
     for i in range(rows):
-        o = off + i * ld
-        finish_and_step(step, params + o, grads + o, state_a + o, state_b + o,
-                        cols, alpha, sw_sum)
-        if want_sumsq:
-            total += _block_sumsq(params + o, cols)
+        total += _step_run(step, params, grads, state_a, state_b, off + i * ld, cols,
+                           alpha, sw_sum, want_sumsq)
     return total
 
 
@@ -676,6 +709,9 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                     memcpy(ybuf + i * K, Yp + src * K, K * sizeof(floating))
                     if swp != NULL:
                         swbuf[i] = swp[src]
+                if Xp != NULL:  # the next batch's rows, while this one runs
+                    for i in range(start + nb, min(start + nb + B, n)):
+                        fastmlp_prefetch(Xp + op[i] * F, F * sizeof(floating))
                 xb = NULL if Xp == NULL else xbuf
                 yb = ybuf
                 sb = NULL if swp == NULL else swbuf
