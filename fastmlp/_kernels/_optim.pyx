@@ -7,6 +7,8 @@ after the GEMM that produced a block of the gradient (still in cache), through
 ``finish_and_step``, which finishes the gradient from its raw sum in the same
 pass (the finished gradient is never stored). Element-wise work gives the same
 bits however the buffer is split, so results do not depend on n_threads.
+The loops themselves are written in C (src/fastmlp_step.h), which lets x86-64
+builds carry an AVX2 copy picked at load time (same bits, wider vectors).
 
 Gradient from its raw sum (W the weights, alpha the L2 strength, 0 for
 biases; S the batch's sum of sample weights):
@@ -30,44 +32,19 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
 from libc.math cimport sqrt, sqrtf, pow
 
 
-cdef void _sgd(floating* p, const floating* g_raw, floating* v, Py_ssize_t n,
-               floating lr, floating mu, bint nesterov, floating alpha,
-               floating sw_sum) noexcept nogil:
-    """SGD on n elements from raw gradients, g = (g_raw + alpha p) / sw_sum
-    computed in the same pass (alpha=0, sw_sum=1 for finished gradients)."""
-    cdef Py_ssize_t i
-    cdef floating g, vi
-    if nesterov:
-        for i in range(n):
-            g = (g_raw[i] + alpha * p[i]) / sw_sum
-            vi = mu * v[i] - lr * g
-            v[i] = vi
-            p[i] += mu * vi - lr * g
-    else:
-        for i in range(n):
-            g = (g_raw[i] + alpha * p[i]) / sw_sum
-            vi = mu * v[i] - lr * g
-            v[i] = vi
-            p[i] += vi
-
-
-cdef void _adam(floating* p, const floating* g_raw, floating* m, floating* v,
-                Py_ssize_t n, floating lr_t, floating b1, floating b2,
-                floating eps, floating alpha, floating sw_sum) noexcept nogil:
-    """Adam on n elements from raw gradients (see _sgd)."""
-    cdef Py_ssize_t i
-    cdef floating g, root
-    cdef floating one_b1 = 1 - b1
-    cdef floating one_b2 = 1 - b2
-    for i in range(n):
-        g = (g_raw[i] + alpha * p[i]) / sw_sum
-        m[i] = b1 * m[i] + one_b1 * g
-        v[i] = b2 * v[i] + one_b2 * (g * g)
-        if floating is float:
-            root = sqrtf(v[i])
-        else:
-            root = sqrt(v[i])
-        p[i] += (-lr_t * m[i]) / (root + eps)
+cdef extern from "fastmlp_step.h":
+    void fastmlp_sgd_f(float* p, const float* g_raw, float* v, Py_ssize_t n,
+                       float lr, float mu, int nesterov, float alpha,
+                       float sw_sum) noexcept nogil
+    void fastmlp_sgd_d(double* p, const double* g_raw, double* v, Py_ssize_t n,
+                       double lr, double mu, int nesterov, double alpha,
+                       double sw_sum) noexcept nogil
+    void fastmlp_adam_f(float* p, const float* g_raw, float* m, float* v,
+                        Py_ssize_t n, float lr_t, float b1, float b2, float eps,
+                        float alpha, float sw_sum) noexcept nogil
+    void fastmlp_adam_d(double* p, const double* g_raw, double* m, double* v,
+                        Py_ssize_t n, double lr_t, double b1, double b2,
+                        double eps, double alpha, double sw_sum) noexcept nogil
 
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
@@ -78,12 +55,20 @@ cdef void finish_and_step(const Step* step, floating* params, floating* grads,
     otherwise it is used in the same pass and grads keep the raw sums."""
     cdef Py_ssize_t i
     if step.solver == SGD:
-        _sgd(params, grads, state_a, n, <floating>step.lr, <floating>step.momentum,
-             step.nesterov, alpha, sw_sum)
+        if floating is float:
+            fastmlp_sgd_f(params, grads, state_a, n, <float>step.lr,
+                          <float>step.momentum, step.nesterov, alpha, sw_sum)
+        else:
+            fastmlp_sgd_d(params, grads, state_a, n, step.lr, step.momentum,
+                          step.nesterov, alpha, sw_sum)
     elif step.solver == ADAM:
-        _adam(params, grads, state_a, state_b, n, <floating>step.lr,
-              <floating>step.beta_1, <floating>step.beta_2, <floating>step.epsilon,
-              alpha, sw_sum)
+        if floating is float:
+            fastmlp_adam_f(params, grads, state_a, state_b, n, <float>step.lr,
+                           <float>step.beta_1, <float>step.beta_2,
+                           <float>step.epsilon, alpha, sw_sum)
+        else:
+            fastmlp_adam_d(params, grads, state_a, state_b, n, step.lr, step.beta_1,
+                           step.beta_2, step.epsilon, alpha, sw_sum)
     else:
         for i in range(n):
             grads[i] = (grads[i] + alpha * params[i]) / sw_sum
