@@ -29,7 +29,7 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
     theta := theta + (-lr_t m) / (sqrt(v) + epsilon)
 """
 
-from libc.math cimport sqrt, sqrtf, pow
+from libc.math cimport sqrt, pow
 
 
 cdef extern from "fastmlp_step.h":
