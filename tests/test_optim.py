@@ -69,3 +69,21 @@ def test_fused_finish_and_step_from_raw_gradients(dtype, rtol, solver):
                      solver == "sgd-nesterov", b1, b2, eps, alpha, sw_sum)
     for name, value in expected.items():
         np.testing.assert_allclose(arrays[name], value, rtol=rtol, atol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_state_is_flushed_and_the_callers_mode_restored(dtype):
+    tiny = np.finfo(dtype).smallest_subnormal * 4
+    p = np.array([0.5, 0.25], dtype=dtype)
+    g = np.zeros(2, dtype=dtype)
+    m = np.array([tiny, 1e-3], dtype=dtype)
+    v = np.array([1e-3, 1e-3], dtype=dtype)
+    _adam_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1)
+    assert m[0] == 0  # 0.9 * tiny is subnormal: flushed (scikit-learn keeps it)
+    assert m[1] == dtype(0.9) * dtype(1e-3)
+    velocity = np.array([tiny, 0.0], dtype=dtype)
+    _sgd_step(p, g, velocity, 0.1, 0.9, True)
+    assert velocity[0] == 0
+    # The caller's floating-point mode is back: subnormals still compute.
+    x = np.array([tiny], dtype=dtype)
+    assert (x * dtype(0.5))[0] != 0 and x[0] / dtype(2) != 0
