@@ -5,6 +5,8 @@
 
 from fastmlp._config import show_config
 from fastmlp._estimators import MLPClassifier, MLPRegressor
+from fastmlp._persist import ModelFileError, load, save
 from fastmlp._version import __version__
 
-__all__ = ["MLPClassifier", "MLPRegressor", "show_config", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "ModelFileError", "load", "save", "show_config",
+           "__version__"]

@@ -265,10 +265,14 @@ class _BaseMLP(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "coefs_" in state:
-            # Re-link coefs_/intercepts_ to one flat buffer for fast predict.
-            units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
-            dtype = np.result_type(*self.coefs_, *self.intercepts_)
-            self._link_flat(_network.pack(self.coefs_, self.intercepts_, dtype), units)
+            self._relink()
+
+    def _relink(self):
+        """Re-link coefs_/intercepts_ to one flat buffer for fast predict
+        (after unpickling or loading a saved model)."""
+        units = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        dtype = np.result_type(*self.coefs_, *self.intercepts_)
+        self._link_flat(_network.pack(self.coefs_, self.intercepts_, dtype), units)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

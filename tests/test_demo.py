@@ -1,19 +1,10 @@
 """The README's first command, `python -m fastmlp`, runs and reports both libraries."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import fastmlp
+from _child import run_python
 
 
 def test_demo_runs_and_prints_both_libraries():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(fastmlp.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-m", "fastmlp", "--max-iter", "3", "--repeats", "1"],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = run_python(["-m", "fastmlp", "--max-iter", "3", "--repeats", "1"], timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert any(line.startswith("fastmlp ") for line in lines)
