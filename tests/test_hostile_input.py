@@ -1,0 +1,83 @@
+"""Hostile input: random shapes, dtypes, layouts and values; divergence."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn.neural_network as sk
+from sklearn.datasets import load_iris
+
+import fastmlp
+from _child import run_python
+
+pytest.importorskip("hypothesis")
+
+
+def test_random_hostile_inputs_work_or_raise_like_scikit_learn():
+    # Property-based (tests/_hostile.py), in a child process: a crash in a
+    # kernel fails this test with the child's output instead of the run.
+    proc = run_python([str(Path(__file__).with_name("_hostile.py"))], timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "all examples passed" in proc.stderr
+
+
+def _outcome(make, X, y):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make().fit(X, y)
+        return "ok", model
+    except ValueError as exc:
+        return "error", str(exc)
+
+
+EXPLODING = [
+    # (estimator kind, solver, learning_rate_init, X scale, dtype)
+    ("regressor", "sgd", 1e6, 1.0, np.float64),
+    ("regressor", "sgd", 1e6, 1.0, np.float32),
+    ("classifier", "sgd", 0.1, 1e30, np.float64),
+    ("classifier", "sgd", 0.1, 1e30, np.float32),
+    ("regressor", "adam", 1e6, 1.0, np.float64),
+    ("classifier", "adam", 1e3, 1e20, np.float64),
+    ("regressor", "lbfgs", 1e-3, 1e200, np.float64),
+]
+
+
+@pytest.mark.parametrize("kind, solver, lr, scale, dtype", EXPLODING)
+def test_divergence_ends_like_scikit_learn_never_with_nan_weights(kind, solver, lr, scale,
+                                                                   dtype):
+    X, y = load_iris(return_X_y=True)
+    X = (X * scale).astype(dtype)
+    if kind == "regressor":
+        y = y.astype(float)
+    params = dict(solver=solver, learning_rate_init=lr, max_iter=20, random_state=0,
+                  activation="identity")
+    ours_cls, theirs_cls = ((fastmlp.MLPRegressor, sk.MLPRegressor) if kind == "regressor"
+                            else (fastmlp.MLPClassifier, sk.MLPClassifier))
+    ours = _outcome(lambda: ours_cls(**params), X, y)
+    theirs = _outcome(lambda: theirs_cls(**params), X, y)
+    assert ours[0] == theirs[0]
+    if ours[0] == "error":
+        assert ours[1] == theirs[1]
+        assert "non-finite parameter weights" in ours[1]
+    else:
+        assert all(np.isfinite(c).all() for c in ours[1].coefs_ + ours[1].intercepts_)
+        assert np.isfinite(ours[1].predict(X).astype(float)).all()
+
+
+def test_diverging_partial_fit_raises_and_keeps_the_fitted_model():
+    X, y = load_iris(return_X_y=True)
+    model = fastmlp.MLPRegressor(solver="sgd", activation="identity", batch_size=1, max_iter=5,
+                                 random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y.astype(float))
+    before = [c.copy() for c in model.coefs_ + model.intercepts_]
+    prediction = model.predict(X)
+    model.set_params(learning_rate_init=1e8)
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        model.partial_fit(X * 1e30, y.astype(float))
+    for a, b in zip(before, model.coefs_ + model.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(prediction, model.predict(X))
