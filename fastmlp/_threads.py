@@ -8,8 +8,16 @@ milliseconds per use, so one cached ThreadpoolController sits behind a
 process-wide, lock-protected, reference-counted limiter: the first caller in
 lowers BLAS to one thread, the last one out restores it, and overlapping calls
 from several Python threads cannot restore the wrong count.
+
+Fork. GCC's OpenMP runtime (libgomp, which the Linux wheels carry) does not
+survive fork(): a child forked after the parent ran a parallel region hangs in
+its first parallel region. A child forked after fastmlp used OpenMP threads
+therefore runs every kernel on one thread; results are the same bits (they
+never depend on the thread count), only slower. Children forked before that,
+and spawned or forkserver processes (joblib's default), keep all threads.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -22,19 +30,35 @@ _lock = threading.Lock()
 _users = 0
 _controller = None
 _limiter = None
+_openmp_started = False  # this process has asked for more than one thread
+_forked_after_openmp = False
+
+
+def _after_fork_in_child():
+    global _lock, _forked_after_openmp
+    _forked_after_openmp = _openmp_started
+    # Another parent thread may have held the lock at the fork.
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def resolve_n_threads(n_threads):
     """The number of OpenMP threads for a call.
 
     None means all available: omp_get_max_threads(), which honours
-    OMP_NUM_THREADS and threadpoolctl's OpenMP limits. Without OpenMP: 1.
+    OMP_NUM_THREADS and threadpoolctl's OpenMP limits. Without OpenMP, or in
+    a child forked after OpenMP started (see above): 1.
     """
-    if not openmp_enabled():
+    global _openmp_started
+    if not openmp_enabled() or _forked_after_openmp:
         return 1
-    if n_threads is None:
-        return max(1, omp_max_threads())
-    return int(n_threads)
+    n = max(1, omp_max_threads()) if n_threads is None else int(n_threads)
+    if n > 1:
+        _openmp_started = True
+    return n
 
 
 @contextmanager

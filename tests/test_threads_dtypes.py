@@ -104,22 +104,6 @@ def test_integer_input_becomes_float64():
     assert clf.predict_proba(Xi).dtype == np.float64
 
 
-def test_concurrent_predicts_on_one_model_agree():
-    from concurrent.futures import ThreadPoolExecutor
-
-    X, y = _data(n=3000, f=50)
-    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
-    chunks = [np.ascontiguousarray(X[i::7]) for i in range(7)] + [X[:1], X[5:9]]
-    expected = [clf.predict_proba(chunk) for chunk in chunks]  # one at a time
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(clf.predict_proba, chunks * 4))  # all at once
-    for i, result in enumerate(results):
-        np.testing.assert_array_equal(result, expected[i % len(chunks)])
-
-
 @pytest.mark.parametrize("solver, sparse", [("adam", True), ("lbfgs", False), ("lbfgs", True)])
 def test_sparse_and_lbfgs_are_bit_identical_for_any_n_threads(solver, sparse):
     import scipy.sparse as sp
