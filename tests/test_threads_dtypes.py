@@ -1,5 +1,6 @@
 """Thread-count independence and dtype preservation."""
 
+import os
 import warnings
 
 import numpy as np
@@ -123,3 +124,32 @@ def test_sparse_and_lbfgs_are_bit_identical_for_any_n_threads(solver, sparse):
             clf.fit(X, y)
         fits.append(clf)
     _assert_identical(fits, X)
+
+
+DIGEST_CHILD = """
+import hashlib, sys, warnings
+import numpy as np
+import fastmlp
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.randn(600, 200).astype(np.float32)
+y = (X[:, :3].sum(1) > 0).astype(int)
+h = hashlib.sha256()
+for solver in ("adam", "sgd", "lbfgs"):
+    clf = fastmlp.MLPClassifier((128, 64), solver=solver, max_iter=3, random_state=0,
+                                n_threads=int(sys.argv[1])).fit(X, y)
+    for a in clf.coefs_ + clf.intercepts_ + [clf.predict_proba(X)]:
+        h.update(a.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_bits_are_the_same_across_processes_and_more_threads_than_cores():
+    from _child import run_python
+
+    digests = set()
+    for n_threads in (1, 2, 4, 2 * (os.cpu_count() or 1) + 1):
+        proc = run_python(["-c", DIGEST_CHILD, str(n_threads)], timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        digests.add(proc.stdout.strip())
+    assert len(digests) == 1, digests
