@@ -617,11 +617,12 @@ cdef int _reraise() except -1:
     return -1
 
 
-cdef inline void _set_csr(CSR* csr, const void* data, const Py_ssize_t* indices,
-                          const Py_ssize_t* indptr) noexcept nogil:
-    csr.data = data
-    csr.indices = indices
-    csr.indptr = indptr
+cdef void _set_csr(CSR* csr, const floating[::1] data, const Py_ssize_t[::1] indices,
+                   const Py_ssize_t[::1] indptr):
+    """csr := the CSR arrays (data and indices may be empty: no nonzeros)."""
+    csr.data = &data[0] if data.shape[0] > 0 else NULL
+    csr.indices = &indices[0] if indices.shape[0] > 0 else NULL
+    csr.indptr = &indptr[0]
     csr.rows = NULL
 
 
@@ -689,7 +690,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     step.beta_2 = beta_2
     step.epsilon = epsilon
     if X is None:
-        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
     with nogil:
         last_check = fastmlp_now()
@@ -766,7 +767,7 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
     cdef Step step
     step.solver = NO_STEP
     if X is None:
-        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
     with nogil:
         sw_sum = _weight_sum(swp, n)
@@ -820,7 +821,7 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     cdef CSR csr
     cdef const CSR* csrp = NULL
     if X is None:
-        _set_csr(&csr, &X_data[0], &X_indices[0], &X_indptr[0])
+        _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
     with nogil:
         if csrp == NULL and n > PREDICT_CHUNK:
