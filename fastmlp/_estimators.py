@@ -404,7 +404,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Maximum loss evaluations for 'lbfgs'.
     n_threads : int or None, default=None
         OpenMP threads for fit and predict; None uses all available
-        (honouring OMP_NUM_THREADS). Results do not depend on it.
+        (honouring OMP_NUM_THREADS). Values above 4x the CPU count are
+        capped there. Results do not depend on it.
 
     Attributes
     ----------

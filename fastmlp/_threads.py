@@ -31,6 +31,7 @@ _users = 0
 _controller = None
 _limiter = None
 _openmp_started = False  # this process has asked for more than one thread
+MAX_THREADS_PER_CPU = 4
 _forked_after_openmp = False
 
 
@@ -50,12 +51,15 @@ def resolve_n_threads(n_threads):
 
     None means all available: omp_get_max_threads(), which honours
     OMP_NUM_THREADS and threadpoolctl's OpenMP limits. Without OpenMP, or in
-    a child forked after OpenMP started (see above): 1.
+    a child forked after OpenMP started (see above): 1. At most
+    MAX_THREADS_PER_CPU per CPU (more only costs thread start-up; a typo such
+    as n_threads=10000 took 6 s to start its threads in a small fit).
     """
     global _openmp_started
     if not openmp_enabled() or _forked_after_openmp:
         return 1
     n = max(1, omp_max_threads()) if n_threads is None else int(n_threads)
+    n = min(n, MAX_THREADS_PER_CPU * (os.cpu_count() or 1))
     if n > 1:
         _openmp_started = True
     return n

@@ -54,7 +54,7 @@ def test_chunked_predict_is_bit_identical_for_any_n_threads(dtype):
         clf.fit(X, y)
     big = np.random.RandomState(1).randn(3000, X.shape[1]).astype(dtype)
     results = []
-    for n_threads in (1, 2, 3):
+    for n_threads in (1, 2, 3, 10_000):  # 10_000: capped, not 10_000 threads started
         clf.set_params(n_threads=n_threads)
         results.append(clf.predict_proba(big))
     for other in results[1:]:

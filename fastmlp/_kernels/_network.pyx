@@ -168,7 +168,8 @@ cdef class NetSpec:
     def predict_workspace_size(self, Py_ssize_t n_rows, int n_threads=1):
         """Floating elements that predict needs for n_rows on n_threads."""
         cdef Layout* lay = &self.lay
-        cdef Py_ssize_t chunks = n_threads if n_rows > PREDICT_CHUNK else 1
+        cdef Py_ssize_t chunks = (min(n_threads, _n_blocks(n_rows, PREDICT_CHUNK))
+                                  if n_rows > PREDICT_CHUNK else 1)
         return max(chunks * min(n_rows, PREDICT_CHUNK) * lay.cum[lay.n_layers - 1], 1)
 
 
@@ -826,7 +827,8 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     with nogil:
         if csrp == NULL and n > PREDICT_CHUNK:
             n_chunks = _n_blocks(n, PREDICT_CHUNK)
-            for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads,
+            for c in prange(n_chunks, schedule="dynamic",
+                            num_threads=min(<Py_ssize_t>n_threads, n_chunks),
                             use_threads_if=n_threads > 1):
                 c0 = c * PREDICT_CHUNK
                 forward(&spec.lay, &params[0], Xp + c0 * F, NULL,
