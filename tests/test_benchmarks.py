@@ -4,32 +4,18 @@ No timing is asserted: CI machines are noisy.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import fastmlp
+from _child import run_python
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SUITE = BENCHMARKS / "bench_suite.py"
 
 
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(fastmlp.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    return env
-
-
 def test_benchmark_suite_smoke(tmp_path):
-    env = _env()
     out_json = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(SUITE), "--tiny", "--threads", "1", "--workloads", "W1,W5,P",
-         "--no-torch", "--json", str(out_json)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
+    proc = run_python([str(SUITE), "--tiny", "--threads", "1", "--workloads", "W1,W5,P",
+                       "--no-torch", "--json", str(out_json)], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "workload" in proc.stdout and "vs sklearn" in proc.stdout
     for name in ("W1", "W5", "P", "P 1-row"):
@@ -41,11 +27,18 @@ def test_benchmark_suite_smoke(tmp_path):
 
 
 def test_thread_strategy_benchmark_smoke():
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_threads.py"), "--tiny", "--workloads", "W1,W5"],
-        capture_output=True, text=True, timeout=300, env=_env(),
-    )
+    proc = run_python([str(BENCHMARKS / "bench_threads.py"), "--tiny", "--workloads", "W1,W5"],
+                      timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert any(line.split()[:1] == ["workload"] and "nested" in line for line in lines)
     assert sum(line.startswith(("W1 ", "W5 ")) for line in lines) == 4  # rates + GEMMs
+
+
+def test_concurrency_benchmark_smoke():
+    proc = run_python([str(BENCHMARKS / "bench_concurrency.py"), "--tiny"], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.startswith(("fastmlp ", "scikit-learn "))]
+    assert [(r[0], r[1]) for r in rows] == [(lib, n) for lib in ("fastmlp", "scikit-learn")
+                                            for n in ("1", "64", "2048")]
