@@ -180,11 +180,9 @@ class _BaseMLP(BaseEstimator):
         """Output-layer activations, shape (n_samples, n_outputs_)."""
         if "coefs_" not in self.__dict__:
             check_is_fitted(self)
-        if not self._fast_input(X):
-            # The general path: scikit-learn's validation (and its errors).
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-            if X.dtype not in (np.float32, np.float64):
-                X = X.astype(np.float64)
+        fast = self._fast_input(X, check_finite=False)
+        if not fast:
+            X = self._validate_predict_input(X)
         flat, spec = self._predict_network()
         if np.shape(self.coefs_[0])[0] != X.shape[1]:
             raise ValueError(
@@ -192,15 +190,25 @@ class _BaseMLP(BaseEstimator):
                 f"{np.shape(self.coefs_[0])[0]} rows."
             )
         n_threads = resolve_n_threads(self.n_threads)
-        return _network.forward(spec, flat, X, n_threads)
+        out = _network.forward(spec, flat, X, n_threads, check_finite=fast)
+        if out is None:  # NaN or infinity in X: scikit-learn's error
+            self._validate_predict_input(X)
+            raise ValueError("Input X contains NaN or infinity.")  # (not reached)
+        return out
 
-    def _fast_input(self, X):
+    def _validate_predict_input(self, X):
+        """The general path: scikit-learn's validation (and its errors)."""
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+    def _fast_input(self, X, check_finite=True):
         """True for input that needs none of validate_data's conversions.
 
         A float ndarray of the right width with finite values, on a model
         fitted without feature names: validate_data would pass it unchanged,
         so predict skips its fixed cost (most of a 1-row call). Anything else
-        takes the general path, which raises scikit-learn's errors.
+        takes the general path, which raises scikit-learn's errors. Without
+        check_finite the caller checks the values (predict's kernel does).
         """
         return (
             type(X) is np.ndarray
@@ -209,7 +217,7 @@ class _BaseMLP(BaseEstimator):
             and X.shape[1] == self.n_features_in_
             and X.dtype in (np.float32, np.float64)
             and "feature_names_in_" not in self.__dict__
-            and bool(np.isfinite(X.sum() if X.size > 64 else X).all())
+            and (not check_finite or bool(np.isfinite(X.sum() if X.size > 64 else X).all()))
         )
 
     def _fast_fit_input(self, X, y, y_kinds):

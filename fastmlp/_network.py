@@ -93,12 +93,14 @@ def kernel_input(X, dtype):
 SERIAL_PREDICT_ROWS = 32
 
 
-def forward(spec, flat, X, n_threads):
+def forward(spec, flat, X, n_threads, check_finite=False):
     """Output-layer activations for the rows of X (dense or sparse, float).
 
     Runs in X's dtype if it is wider than the parameters' (as NumPy would).
     Allocates its own output and scratch space, so concurrent calls from
-    several Python threads on one model are safe.
+    several Python threads on one model are safe. With check_finite (dense
+    X), returns None instead if X holds NaN or infinity (checked chunk by
+    chunk inside the kernel, while the chunk is about to be read anyway).
     """
     dtype = flat.dtype if X.dtype == flat.dtype else np.result_type(X.dtype, flat.dtype)
     flat = flat.astype(dtype, copy=False)
@@ -107,14 +109,16 @@ def forward(spec, flat, X, n_threads):
     work = np.empty(spec.predict_workspace_size(n, n_threads), dtype=dtype)
     if n <= SERIAL_PREDICT_ROWS and not sp.issparse(X):
         # No OpenMP region (n_threads=1), so BLAS may keep its own threads.
-        _kernel.predict(spec, flat, np.ascontiguousarray(X, dtype=dtype), out, work, 1)
-        return out
+        finite = _kernel.predict(spec, flat, np.ascontiguousarray(X, dtype=dtype), out, work,
+                                 1, check_finite=check_finite)
+        return out if finite else None
     inputs = kernel_input(X, dtype)
     rows = np.arange(n, dtype=np.intp) if inputs["X"] is None else None
     with blas_single_threaded():
-        _kernel.predict(spec, flat, inputs["X"], out, work, n_threads,
-                        inputs["X_data"], inputs["X_indices"], inputs["X_indptr"], rows)
-    return out
+        finite = _kernel.predict(spec, flat, inputs["X"], out, work, n_threads,
+                                 inputs["X_data"], inputs["X_indices"], inputs["X_indptr"],
+                                 rows, check_finite)
+    return out if finite else None
 
 
 class FullLoss:

@@ -81,3 +81,28 @@ def test_diverging_partial_fit_raises_and_keeps_the_fitted_model():
     for a, b in zip(before, model.coefs_ + model.intercepts_):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(prediction, model.predict(X))
+
+
+@pytest.mark.parametrize("n_rows, bad_row", [(1, 0), (20, 19), (700, 3), (5000, 4500)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_on_nan_or_inf_raises_scikit_learns_error(n_rows, bad_row, bad, dtype):
+    # Found anywhere: the 1-row path, one chunk, or one of several chunks
+    # that threads take (the check runs inside predict's kernel).
+    X, y = load_iris(return_X_y=True)
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X.astype(dtype), y)
+        theirs.fit(X.astype(dtype), y)
+    X_test = np.tile(X.astype(dtype), (n_rows // len(X) + 1, 1))[:n_rows]
+    X_test[bad_row, 2] = bad
+    with pytest.raises(ValueError) as theirs_error:
+        theirs.predict_proba(X_test)
+    for method in (ours.predict_proba, ours.predict):
+        with pytest.raises(ValueError) as ours_error:
+            method(X_test)
+        assert str(ours_error.value) == str(theirs_error.value)
+    X_test[bad_row, 2] = 0.5
+    ours.predict_proba(X_test)  # and the same rows, made finite, predict

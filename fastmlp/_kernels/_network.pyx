@@ -801,10 +801,29 @@ def loss_grad_chunk():
     return PREDICT_CHUNK
 
 
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """No NaN or infinity among x[0 .. n]: x - x is 0 for finite x and NaN
+    otherwise, summed in 16 lanes (vectorisable without reassociation)."""
+    cdef floating acc[16]
+    cdef floating total = 0
+    cdef Py_ssize_t i, j, n16 = n - n % 16
+    for j in range(16):
+        acc[j] = 0
+    for i in range(0, n16, 16):
+        for j in range(16):
+            acc[j] += x[i + j] - x[i + j]
+    for i in range(n16, n):
+        acc[0] += x[i] - x[i]
+    for j in range(16):
+        total += acc[j]
+    return total == 0
+
+
 def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
             floating[:, ::1] out, floating[::1] work, int n_threads=1,
             const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
-            const Py_ssize_t[::1] X_indptr=None, const Py_ssize_t[::1] rows=None):
+            const Py_ssize_t[::1] X_indptr=None, const Py_ssize_t[::1] rows=None,
+            bint check_finite=False):
     """out := output-layer activations for the rows of X (or of the CSR
     arrays, with rows = arange(n)), in chunks of PREDICT_CHUNK rows.
 
@@ -813,14 +832,19 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     chunks run in turn, each forward pass cut into parts. Chunks and parts
     depend on the shapes only, so the bits do not depend on n_threads.
 
+    check_finite (dense X): also look for NaN/infinity in each chunk of X
+    just before its forward pass; returns False if any was found (out is then
+    meaningless), else True.
+
     work is sized by spec.predict_workspace_size(n, n_threads).
     """
     cdef Py_ssize_t n = out.shape[0], F = spec.lay.units[0], K = spec.n_outputs
-    cdef Py_ssize_t c0, nb, c, n_chunks
+    cdef Py_ssize_t c0, nb, c, n_chunks, n_bad = 0
     cdef Py_ssize_t per_thread = PREDICT_CHUNK * spec.lay.cum[spec.lay.n_layers - 1]
     cdef const floating* Xp = NULL if X is None else &X[0, 0]
     cdef CSR csr
     cdef const CSR* csrp = NULL
+    check_finite = check_finite and X is not None
     if X is None:
         _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
@@ -831,10 +855,14 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
                             num_threads=min(<Py_ssize_t>n_threads, n_chunks),
                             use_threads_if=n_threads > 1):
                 c0 = c * PREDICT_CHUNK
-                forward(&spec.lay, &params[0], Xp + c0 * F, NULL,
-                        min(<Py_ssize_t>PREDICT_CHUNK, n - c0),
+                nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
+                if check_finite and not _all_finite(Xp + c0 * F, nb * F):
+                    n_bad += 1
+                forward(&spec.lay, &params[0], Xp + c0 * F, NULL, nb,
                         &work[0] + threadid() * per_thread, &out[0, 0] + c0 * K, 1)
         else:
+            if check_finite and not _all_finite(Xp, n * F):
+                n_bad = 1
             c0 = 0
             while c0 < n:
                 nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
@@ -843,3 +871,4 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
                 forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
                         csrp, nb, &work[0], &out[c0, 0], n_threads)
                 c0 += nb
+    return n_bad == 0
