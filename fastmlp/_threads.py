@@ -3,11 +3,20 @@
 The kernels run single-threaded GEMMs inside OpenMP regions, so BLAS must not
 start threads of its own while they run (two runtimes busy-waiting for the
 same cores is many times slower). ``blas_single_threaded()`` holds BLAS at one
-thread around fit/predict. threadpoolctl's limit is process-global and costs
-milliseconds per use, so one cached ThreadpoolController sits behind a
-process-wide, lock-protected, reference-counted limiter: the first caller in
-lowers BLAS to one thread, the last one out restores it, and overlapping calls
-from several Python threads cannot restore the wrong count.
+thread around fit/predict. A BLAS thread count is process-global, so a
+process-wide, lock-protected, reference-counted limiter sets it: the first
+caller in lowers BLAS to one thread, the last one out restores it, and
+overlapping calls from several Python threads cannot restore the wrong count.
+
+threadpoolctl finds the loaded BLAS libraries (once), but the counts are set
+here directly. Since threadpoolctl 3.8 its OpenBLAS limit only acts in the
+"controlling" Python thread (the first one that set a limit and is still
+alive) and silently does nothing in any other: measured here, fit/predict
+from a worker thread then ran OpenBLAS with 2 threads under fastmlp's own
+OpenMP threads. For OpenBLAS with its own (pthreads) threads we call
+openblas_get/set_num_threads, which are process-wide; other libraries keep
+threadpoolctl's per-library get/set (OpenMP builds of OpenBLAS run one thread
+inside our parallel regions anyway).
 
 Fork. GCC's OpenMP runtime (libgomp, which the Linux wheels carry) does not
 survive fork(): a child forked after the parent ran a parallel region hangs in
@@ -17,6 +26,7 @@ never depend on the thread count), only slower. Children forked before that,
 and spawned or forkserver processes (joblib's default), keep all threads.
 """
 
+import ctypes
 import os
 import threading
 from contextlib import contextmanager
@@ -28,8 +38,8 @@ from fastmlp._kernels._openmp_helpers import omp_max_threads, openmp_enabled
 
 _lock = threading.Lock()
 _users = 0
-_controller = None
-_limiter = None
+_blas = None    # [(get_num_threads, set_num_threads)] of the loaded BLAS libraries
+_saved = None   # their counts before the first user lowered them
 _openmp_started = False  # this process has asked for more than one thread
 MAX_THREADS_PER_CPU = 4
 _forked_after_openmp = False
@@ -65,15 +75,49 @@ def resolve_n_threads(n_threads):
     return n
 
 
+def _openblas_functions(lib):
+    """OpenBLAS's own (get, set) thread-count functions in lib, or None.
+
+    Builds rename them (scipy's wheels: scipy_openblas_set_num_threads, and a
+    64_ suffix for the ILP64 build NumPy carries).
+    """
+    dll = getattr(lib, "dynlib", None) or ctypes.CDLL(lib.filepath)
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+            set_ = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                return get, set_
+    return None
+
+
+def _blas_controls():
+    """(get, set) thread-count functions of every loaded BLAS library."""
+    controls = []
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api != "blas":
+            continue
+        direct = None
+        if lib.internal_api == "openblas" and getattr(lib, "threading_layer", "") != "openmp":
+            direct = _openblas_functions(lib)
+        controls.append(direct or (lib.get_num_threads, lib.set_num_threads))
+    return controls
+
+
 @contextmanager
 def blas_single_threaded():
     """Hold every BLAS library at one thread while the block runs."""
-    global _users, _controller, _limiter
+    global _users, _blas, _saved
     with _lock:
         if _users == 0:
-            if _controller is None:
-                _controller = ThreadpoolController()
-            _limiter = _controller.limit(limits=1, user_api="blas")
+            if _blas is None:
+                _blas = _blas_controls()
+            _saved = [get() for get, _ in _blas]
+            for (_, set_), n in zip(_blas, _saved):
+                if n != 1:
+                    set_(1)
         _users += 1
     try:
         yield
@@ -81,5 +125,6 @@ def blas_single_threaded():
         with _lock:
             _users -= 1
             if _users == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+                for (_, set_), n in zip(_blas, _saved):
+                    if n is not None and n != 1:
+                        set_(n)

@@ -132,3 +132,23 @@ FORK_CHILD = textwrap.dedent("""
 def test_fork_after_openmp_started_does_not_hang():
     proc = run_python(["-c", FORK_CHILD], timeout=120)
     assert proc.returncode == 0 and "fork ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_blas_is_held_at_one_thread_in_any_python_thread():
+    # threadpoolctl >= 3.8 only lets the first Python thread that limited
+    # OpenBLAS change it; fastmlp's limiter must work from every thread.
+    from fastmlp._threads import blas_single_threaded
+
+    def inside():
+        with blas_single_threaded():
+            return {d["filepath"]: d["num_threads"] for d in threadpool_info()
+                    if d["user_api"] == "blas"}
+
+    before = _blas_threads()
+    seen = [inside()]  # main thread first (it becomes threadpoolctl's controller)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen.append(pool.submit(inside).result())
+    seen.append(inside())
+    for counts in seen:
+        assert counts and all(n == 1 for n in counts.values()), seen
+    assert _blas_threads() == before
