@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastmlp import _network
 from fastmlp._threads import blas_single_threaded, resolve_n_threads
-from fastmlp._training import fit_lbfgs, fit_stochastic
+from fastmlp._training import BLAS_MAX_DIM, fit_lbfgs, fit_stochastic
 from fastmlp._validation import (
     ARRAY_LIKE, BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Among, Interval,
     check_sample_weight, validate_params,
@@ -118,6 +118,8 @@ class _BaseMLP(BaseEstimator):
         Y = Y.reshape(X.shape[0], -1)
         self.n_outputs_ = Y.shape[1]
         units = [X.shape[1]] + hidden + [self.n_outputs_]
+        if max(units) > BLAS_MAX_DIM:
+            raise ValueError(f"Layer widths {units} exceed BLAS's 32-bit sizes ({BLAS_MAX_DIM}).")
         rng = check_random_state(self.random_state)
 
         if first_pass:

@@ -88,8 +88,13 @@ class StochasticOptimizer:
         return False
 
 
+# BLAS takes 32-bit sizes: a batch and every layer width are GEMM dimensions.
+BLAS_MAX_DIM = 2**31 - 1
+
+
 def resolve_batch_size(batch_size, n_samples):
-    """'auto' is min(200, n); an int above n warns and is clipped."""
+    """'auto' is min(200, n); an int above n warns and is clipped. More than
+    BLAS_MAX_DIM rows in one batch is a ValueError."""
     if batch_size == "auto":
         return min(200, n_samples)
     if batch_size > n_samples:
@@ -97,7 +102,13 @@ def resolve_batch_size(batch_size, n_samples):
             "Got `batch_size` less than 1 or larger than "
             "sample size. It is going to be clipped"
         )
-    return int(np.clip(batch_size, 1, n_samples))
+    batch_size = int(np.clip(batch_size, 1, n_samples))
+    if batch_size > BLAS_MAX_DIM:
+        raise ValueError(
+            f"batch_size={batch_size} rows do not fit one BLAS call (32-bit sizes);"
+            f" use batch_size <= {BLAS_MAX_DIM}."
+        )
+    return batch_size
 
 
 def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, score):

@@ -106,3 +106,21 @@ def test_predict_on_nan_or_inf_raises_scikit_learns_error(n_rows, bad_row, bad, 
         assert str(ours_error.value) == str(theirs_error.value)
     X_test[bad_row, 2] = 0.5
     ours.predict_proba(X_test)  # and the same rows, made finite, predict
+
+
+def test_a_batch_beyond_blas_32_bit_sizes_is_a_clear_error():
+    from fastmlp._training import resolve_batch_size
+
+    n = 2**31 + 10  # rows of a (memory-mapped) X this large
+    assert resolve_batch_size("auto", n) == 200
+    assert resolve_batch_size(2**31 - 1, n) == 2**31 - 1
+    with pytest.raises(ValueError, match="32-bit"):
+        resolve_batch_size(2**31, n)
+
+
+def test_a_layer_beyond_blas_32_bit_sizes_is_a_clear_error():
+    X, y = load_iris(return_X_y=True)
+    model = fastmlp.MLPClassifier(hidden_layer_sizes=(2**31,), max_iter=1)
+    with pytest.raises(ValueError, match="32-bit"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
