@@ -42,6 +42,7 @@ _blas = None    # [(get_num_threads, set_num_threads)] of the loaded BLAS librar
 _saved = None   # their counts before the first user lowered them
 _openmp_started = False  # this process has asked for more than one thread
 MAX_THREADS_PER_CPU = 4
+_MAX_THREADS = MAX_THREADS_PER_CPU * (os.cpu_count() or 1)  # os.cpu_count() costs ~20 us
 _forked_after_openmp = False
 
 
@@ -69,7 +70,7 @@ def resolve_n_threads(n_threads):
     if not openmp_enabled() or _forked_after_openmp:
         return 1
     n = max(1, omp_max_threads()) if n_threads is None else int(n_threads)
-    n = min(n, MAX_THREADS_PER_CPU * (os.cpu_count() or 1))
+    n = min(n, _MAX_THREADS)
     if n > 1:
         _openmp_started = True
     return n
