@@ -1,5 +1,6 @@
 """Threads and processes: concurrent predict and fit, joblib, fork after OpenMP."""
 
+import os
 import textwrap
 import threading
 import warnings
@@ -129,6 +130,7 @@ FORK_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
 def test_fork_after_openmp_started_does_not_hang():
     proc = run_python(["-c", FORK_CHILD], timeout=120)
     assert proc.returncode == 0 and "fork ok" in proc.stdout, proc.stderr[-3000:]
