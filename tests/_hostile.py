@@ -12,6 +12,7 @@ only when the values are huge.
 """
 
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -24,6 +25,7 @@ import sklearn.neural_network as sk
 
 import fastmlp
 
+FOLDER = tempfile.mkdtemp(prefix="fastmlp-hostile-")  # memory-mapped inputs; removed at exit
 DTYPES = ["float64", "float32", "int64", "int32", "uint8", "bool"]
 LAYOUTS = ["C", "F", "strided", "readonly", "memmap", "csr", "csc"]
 VALUES = ["normal", "huge", "tiny", "constant-column", "zeros", "mixed-scale", "nan", "inf"]
@@ -88,7 +90,8 @@ def make_data(case, folder):
         X = X.copy()
         X.flags.writeable = False
     elif layout == "memmap":
-        path = os.path.join(folder, f"X{case['seed']}.dat")
+        fd, path = tempfile.mkstemp(suffix=".dat", dir=folder)  # never reused while mapped
+        os.close(fd)
         mm = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape)
         mm[:] = X
         mm.flush()
@@ -131,8 +134,7 @@ def _message(exc):
           suppress_health_check=list(HealthCheck))
 @given(cases())
 def check_random_inputs(case):
-    folder = tempfile.mkdtemp()
-    X, y = make_data(case, folder)
+    X, y = make_data(case, FOLDER)
     regression = case["task"] in ("regression", "multi-output")
     params = dict(hidden_layer_sizes=case["hidden"], batch_size=case["batch"],
                   solver=case["solver"], activation=case["activation"],
@@ -196,7 +198,7 @@ def _predict(model, X):
 def check_random_predict_inputs(case, n_features, regression):
     """Predict on hostile input (any width) with models fitted on 4 features."""
     case = dict(case, f=max(n_features, 1))
-    X, _ = make_data(case, tempfile.mkdtemp())
+    X, _ = make_data(case, FOLDER)
     if n_features == 0:
         X = X[:, :0]
     ours, theirs = _fitted_pair(regression)
@@ -209,6 +211,9 @@ def check_random_predict_inputs(case, n_features, regression):
 
 
 if __name__ == "__main__":
-    check_random_inputs()
-    check_random_predict_inputs()
+    try:
+        check_random_inputs()
+        check_random_predict_inputs()
+    finally:
+        shutil.rmtree(FOLDER, ignore_errors=True)
     print("hostile inputs: all examples passed", file=sys.stderr)
