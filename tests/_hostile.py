@@ -112,15 +112,16 @@ def make_data(case, folder):
     return X, y
 
 
-def outcome(make, X, y, X_test):
-    """('ok', prediction) or ('error', exception class)."""
+def _output(model, X):
+    return model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
+
+
+def attempt(call):
+    """('ok', call()) or ('error', the exception it raised)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = make().fit(X, y)
-            pred = model.predict_proba(X_test) if hasattr(model, "predict_proba") \
-                else model.predict(X_test)
-        return "ok", pred
+            return "ok", call()
     except (ValueError, TypeError, MemoryError) as exc:
         return "error", exc
 
@@ -142,8 +143,9 @@ def check_random_inputs(case):
     ours_cls = fastmlp.MLPRegressor if regression else fastmlp.MLPClassifier
     theirs_cls = sk.MLPRegressor if regression else sk.MLPClassifier
     X_test = X[:3]
-    ours = outcome(lambda: ours_cls(n_threads=case["n_threads"], **params), X, y, X_test)
-    theirs = outcome(lambda: theirs_cls(**params), X, y, X_test)
+    ours = attempt(lambda: _output(ours_cls(n_threads=case["n_threads"], **params).fit(X, y),
+                                   X_test))
+    theirs = attempt(lambda: _output(theirs_cls(**params).fit(X, y), X_test))
     if ours[0] == theirs[0] == "ok":
         a, b = ours[1], theirs[1]
         assert a.shape == b.shape, (a.shape, b.shape)
@@ -180,17 +182,6 @@ def _fitted_pair(regression):
     return _FITTED[regression]
 
 
-def _predict(model, X):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = model.predict_proba(X) if hasattr(model, "predict_proba") \
-                else model.predict(X)
-        return "ok", out
-    except (ValueError, TypeError, MemoryError) as exc:
-        return "error", exc
-
-
 @settings(max_examples=int(os.environ.get("FASTMLP_HOSTILE_EXAMPLES", "300")) // 2,
           deadline=None, derandomize=True, print_blob=True,
           suppress_health_check=list(HealthCheck))
@@ -202,7 +193,7 @@ def check_random_predict_inputs(case, n_features, regression):
     if n_features == 0:
         X = X[:, :0]
     ours, theirs = _fitted_pair(regression)
-    a, b = _predict(ours, X), _predict(theirs, X)
+    a, b = attempt(lambda: _output(ours, X)), attempt(lambda: _output(theirs, X))
     assert a[0] == b[0], f"fastmlp: {a[0]} {a[1]!r:.300}; scikit-learn: {b[0]} {b[1]!r:.300}"
     if a[0] == "error":
         assert type(a[1]) is type(b[1]), (repr(a[1]), repr(b[1]))

@@ -18,6 +18,17 @@ def _assert_identical(fits, X):
         np.testing.assert_array_equal(fits[0].predict_proba(X), other.predict_proba(X))
 
 
+def _fits(X, y, n_threads_values=(1, 2, 3), **params):
+    """One MLPClassifier(random_state=0, **params) fitted per n_threads value."""
+    fits = []
+    for n_threads in n_threads_values:
+        clf = fastmlp.MLPClassifier(random_state=0, n_threads=n_threads, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(clf.fit(X, y))
+    return fits
+
+
 def _data(n=600, f=200, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.randn(n, f)
@@ -31,14 +42,7 @@ def test_results_are_bit_identical_for_any_n_threads(dtype, solver):
     # Large enough that every kernel takes its parallel path with 2+ threads.
     X, y = _data()
     X = X.astype(dtype)
-    fits = []
-    for n_threads in (1, 2, 3):
-        clf = fastmlp.MLPClassifier(hidden_layer_sizes=(128, 64), solver=solver,
-                                    max_iter=3, random_state=0, n_threads=n_threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, y)
-        fits.append(clf)
+    fits = _fits(X, y, hidden_layer_sizes=(128, 64), solver=solver, max_iter=3)
     _assert_identical(fits, X)
     assert all(fits[0].loss_curve_ == other.loss_curve_ for other in fits[1:])
 
@@ -48,10 +52,7 @@ def test_chunked_predict_is_bit_identical_for_any_n_threads(dtype):
     # 3000 rows: several predict chunks, which threads take whole.
     X, y = _data()
     X = X.astype(dtype)
-    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    (clf,) = _fits(X, y, (None,), hidden_layer_sizes=(128, 64), max_iter=2)
     big = np.random.RandomState(1).randn(3000, X.shape[1]).astype(dtype)
     results = []
     for n_threads in (1, 2, 3, 10_000):  # 10_000: capped, not 10_000 threads started
@@ -113,16 +114,9 @@ def test_sparse_and_lbfgs_are_bit_identical_for_any_n_threads(solver, sparse):
     X = np.where(np.abs(X) > 1.0, X, 0.0)  # ~30% nonzeros
     if sparse:
         X = sp.csr_matrix(X)
-    fits = []
-    for n_threads in (1, 2, 3):
-        # Sizes that put every kernel (sparse rows and gradient, GEMM parts,
-        # chunked L-BFGS gradient) on its parallel path with 2+ threads.
-        clf = fastmlp.MLPClassifier(hidden_layer_sizes=(300,), solver=solver, max_iter=3,
-                                    batch_size=500, random_state=0, n_threads=n_threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, y)
-        fits.append(clf)
+    # Sizes that put every kernel (sparse rows and gradient, GEMM parts,
+    # chunked L-BFGS gradient) on its parallel path with 2+ threads.
+    fits = _fits(X, y, hidden_layer_sizes=(300,), solver=solver, max_iter=3, batch_size=500)
     _assert_identical(fits, X)
 
 
