@@ -13,12 +13,16 @@ Threads and determinism. Work is cut into parts fixed by the shapes alone,
 never by n_threads: each GEMM into at most MAX_PARTS parts along the dimension
 whose other operand is cheaper to repack (and only when every part has
 MIN_PART_MACS of work); losses and sums into fixed ROW_BLOCK/SUM_BLOCK blocks
-whose partial sums are combined in block order. OpenMP threads take whole parts,
-each running a single-threaded GEMM (the caller holds BLAS at one thread) plus
+whose partial sums are combined in block order. One parallel region runs a
+whole epoch (or L-BFGS pass, or predict): its threads form a team that walks
+the same batches, each taking the parts p with p % team size == its number,
+and meeting at a barrier where a phase reads what another thread wrote. Each
+part runs a single-threaded GEMM (the caller holds BLAS at one thread) plus
 the element-wise work of its part while it is in cache. The same part always
-produces the same bits, so results are bit-identical for any n_threads. Small
-work runs on the calling thread only: on this 2-core machine a parallel region
-after an idle gap cost more than such work.
+produces the same bits, so results are bit-identical for any n_threads. A
+barrier costs far less than starting a parallel region, so even the small
+GEMMs of small networks are shared; networks too small for any part run on
+the calling thread alone.
 
     forward   A_{l+1} = act(A_l @ W_l + b_l)                 bias+act per part
     delta     D_L = w (A_L - Y), loss rows r_i               ROW_BLOCK blocks
@@ -47,11 +51,14 @@ then) and, if a handler raised, stops and re-raises it after the loop.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy
 
 from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
 from fastmlp._kernels._math cimport fastmlp_now, fastmlp_prefetch
+from fastmlp._kernels._openmp cimport (
+    fastmlp_omp_barrier, fastmlp_omp_num_threads, fastmlp_omp_thread_num,
+)
 from fastmlp._kernels._ops cimport (
     IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP,
     SQUARED_ERROR, LOG_LOSS, BINARY_LOG_LOSS, POISSON,
@@ -74,7 +81,6 @@ cdef enum:
     SUM_BLOCK = 4096         # elements per partial sum
     PREDICT_CHUNK = 1024     # rows per forward pass in predict and L-BFGS
     COL_BLOCK = 64           # columns of W_0 per task in the sparse gradient
-    MIN_PARALLEL_WORK = 2097152  # work units below which one thread is faster
 
 cdef double CHECK_SECONDS = 0.005
 
@@ -160,8 +166,8 @@ cdef class NetSpec:
         cdef Py_ssize_t L = lay.n_layers
         n_float = (2 * batch * lay.cum[L] + batch * (lay.units[0] + lay.units[L])
                    + batch)
-        # block partial sums, then L * MAX_PARTS per-part L2 sums
-        n_double = (max(_n_blocks(batch, ROW_BLOCK), _n_blocks(lay.n_coefs, SUM_BLOCK), 1)
+        # row-block sums, SUM_BLOCK sums, then L * MAX_PARTS per-part L2 sums
+        n_double = (_n_blocks(batch, ROW_BLOCK) + _n_blocks(lay.n_coefs, SUM_BLOCK)
                     + L * MAX_PARTS)
         return n_float, n_double
 
@@ -177,8 +183,48 @@ cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
     return (n + block - 1) // block
 
 
-cdef inline bint _threaded(int n_threads, Py_ssize_t n_blocks, double work) noexcept nogil:
-    return n_threads > 1 and n_blocks > 1 and work >= MIN_PARALLEL_WORK
+cdef struct Team:
+    # The threads that run one kernel together inside a parallel region.
+    int tid     # this thread, 0 .. nth - 1
+    int nth     # threads in the team; 1: this thread alone (no barriers)
+
+
+cdef inline Team _team_of_one() noexcept nogil:
+    cdef Team team
+    team.tid = 0
+    team.nth = 1
+    return team
+
+
+cdef inline Team _this_team() noexcept nogil:
+    """The calling thread's place in the parallel region it runs in."""
+    cdef Team team
+    team.tid = fastmlp_omp_thread_num()
+    team.nth = fastmlp_omp_num_threads()
+    return team
+
+
+cdef inline bint _mine(const Team* team, Py_ssize_t task) noexcept nogil:
+    """Task number ``task`` of a phase is run by thread task % nth."""
+    return task % team.nth == team.tid
+
+
+cdef inline void _sync(const Team* team) noexcept nogil:
+    """Wait until every thread of the team has finished the phase."""
+    if team.nth > 1:
+        fastmlp_omp_barrier()
+
+
+cdef int _team_size(const Layout* lay, Py_ssize_t nb, int n_threads) noexcept nogil:
+    """Threads worth a parallel region for passes over nb rows: n_threads if
+    the network's GEMMs have enough work to be cut into parts, else 1."""
+    cdef double macs = 0.0
+    cdef Py_ssize_t l
+    if n_threads <= 1:
+        return 1
+    for l in range(lay.n_layers):
+        macs += <double>nb * lay.units[l] * lay.units[l + 1]
+    return n_threads if macs >= MAX_PARTS * MIN_PART_MACS else 1
 
 
 cdef inline Py_ssize_t _gemm_parts(double macs, Py_ssize_t extent) noexcept nogil:
@@ -250,7 +296,7 @@ cdef void _sparse_first_grad(const CSR* csr, const floating* D, Py_ssize_t nb,
 
 cdef void forward(const Layout* lay, const floating* params, const floating* X,
                   const CSR* csr, Py_ssize_t nb, floating* acts, floating* out,
-                  int n_threads) noexcept nogil:
+                  const Team* team) noexcept nogil:
     """Activations of every layer for nb input rows.
 
     The input is X (nb x units[0], dense) or, if csr is not NULL, the CSR rows
@@ -259,7 +305,8 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
     narrower than the layer (repacking the batch then costs less than
     repacking W), along the layer's units; bias and activation are applied to
     each part right after its GEMM. The output layer is cut by rows only
-    (softmax needs whole rows).
+    (softmax needs whole rows). Every thread of the team calls this and runs
+    its own parts; the team waits for each whole layer before the next.
     """
     cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
     cdef Py_ssize_t u_in, u_out
@@ -278,20 +325,20 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
         W = params + lay.w_off[l]
         b = params + lay.b_off[l]
         if l == 0 and csr != NULL:
-            parts = _n_blocks(nb, ROW_BLOCK)
-            for p in prange(parts, schedule="static", num_threads=n_threads,
-                            use_threads_if=_threaded(n_threads, parts,
-                                                     <double>nb * u_out * 16)):
-                s0 = p * ROW_BLOCK
-                sz = min(<Py_ssize_t>ROW_BLOCK, nb - s0)
-                _sparse_first_layer(csr, W, s0, sz, u_out, A_out)
-                bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
+            for p in range(_n_blocks(nb, ROW_BLOCK)):
+                if _mine(team, p):
+                    s0 = p * ROW_BLOCK
+                    sz = min(<Py_ssize_t>ROW_BLOCK, nb - s0)
+                    _sparse_first_layer(csr, W, s0, sz, u_out, A_out)
+                    bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
+            _sync(team)
             continue
         by_units = l < L - 1 and nb < u_out
         extent = u_out if by_units else nb
         parts = _gemm_parts(<double>nb * u_in * u_out, extent)
-        for p in prange(parts, schedule="static", num_threads=n_threads,
-                        use_threads_if=n_threads > 1 and parts > 1):
+        for p in range(parts):
+            if not _mine(team, p):
+                continue
             s0 = _part_start(extent, parts, p)
             sz = _part_size(extent, parts, p)
             if by_units:
@@ -303,22 +350,25 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
                      A_in + s0 * u_in, u_in, W, u_out, <floating>0,
                      A_out + s0 * u_out, u_out)
                 bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
+        _sync(team)
 
 
 cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y,
                          const floating* sw, Py_ssize_t nb, floating* D,
-                         double* partials, int n_threads) noexcept nogil:
-    """D := w (P - Y); returns sum_i w_i r_i (see _ops), summed in block order."""
+                         double* partials, const Team* team) noexcept nogil:
+    """D := w (P - Y); returns sum_i w_i r_i (see _ops), summed in block order
+    (every thread of the team gets the same total)."""
     cdef Py_ssize_t K = lay.units[lay.n_layers], blk, r0, rows
     cdef Py_ssize_t n_blocks = _n_blocks(nb, ROW_BLOCK)
     cdef double total = 0.0
-    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * nb * K)):
-        r0 = blk * ROW_BLOCK
-        rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
-        partials[blk] = output_delta_loss(D + r0 * K, P + r0 * K, Y + r0 * K,
-                                          NULL if sw == NULL else sw + r0,
-                                          rows, K, lay.loss)
+    for blk in range(n_blocks):
+        if _mine(team, blk):
+            r0 = blk * ROW_BLOCK
+            rows = min(<Py_ssize_t>ROW_BLOCK, nb - r0)
+            partials[blk] = output_delta_loss(D + r0 * K, P + r0 * K, Y + r0 * K,
+                                              NULL if sw == NULL else sw + r0,
+                                              rows, K, lay.loss)
+    _sync(team)
     for blk in range(n_blocks):
         total += partials[blk]
     return total
@@ -361,14 +411,16 @@ cdef double _block_sumsq(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 cdef double _sumsq(const floating* x, Py_ssize_t n, double* partials,
-                   int n_threads) noexcept nogil:
-    """sum x^2, in fixed blocks combined in order."""
+                   const Team* team) noexcept nogil:
+    """sum x^2, in fixed blocks combined in order (the same total on every
+    thread of the team)."""
     cdef Py_ssize_t n_blocks = _n_blocks(n, SUM_BLOCK), blk, i0
     cdef double total = 0.0
-    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * n)):
-        i0 = blk * SUM_BLOCK
-        partials[blk] = _block_sumsq(x + i0, min(<Py_ssize_t>SUM_BLOCK, n - i0))
+    for blk in range(n_blocks):
+        if _mine(team, blk):
+            i0 = blk * SUM_BLOCK
+            partials[blk] = _block_sumsq(x + i0, min(<Py_ssize_t>SUM_BLOCK, n - i0))
+    _sync(team)
     for blk in range(n_blocks):
         total += partials[blk]
     return total
@@ -433,21 +485,24 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                    const floating* acts, floating* deltas, bint accumulate,
                    const Step* step, floating* state_a, floating* state_b,
                    double alpha, double sw_sum, double* l2_parts,
-                   int n_threads) noexcept nogil:
+                   const Team* team) noexcept nogil:
     """Gradients from the output delta at deltas + nb*cum[L-1], layer by layer.
 
     With step.solver == NO_STEP: raw sums A_l^T D_{l+1} and sum_rows D_{l+1}
     go to grads (added to them with accumulate; finish_grads finishes them).
     Otherwise each part of W_l's gradient is finished and stepped (params and
     optimizer state updated) right after its GEMM, while it is in cache; the
-    delta D_l = (D_{l+1} W_l^T) f'(A_l) is computed first, from the old W_l.
+    delta D_l = (D_{l+1} W_l^T) f'(A_l) is computed first, from the old W_l,
+    and the team waits for all of it before any part of W_l changes.
     GEMM parts follow the shape (see forward): the weight gradient is cut along
     W's rows when D_{l+1} is the smaller operand to repack, else its columns.
+    Biases are summed and stepped by the team's last thread.
     With a step, l2_parts (L * MAX_PARTS, or NULL) receives the sum of squares
     of the new W_l of each part, at l * MAX_PARTS + p (zeros elsewhere).
+    Returns with the team's own parts done: the caller waits for the team.
     """
     cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
-    cdef Py_ssize_t u_in, u_out, blk, n_wblocks
+    cdef Py_ssize_t u_in, u_out, blk, r, c1
     cdef const floating* A_in
     cdef floating* W
     cdef floating* D_out
@@ -460,9 +515,6 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     cdef floating a = <floating>alpha
     cdef floating s = <floating>sw_sum
     cdef bint want_l2 = fused and l2_parts != NULL
-    if want_l2:
-        for p in range(L * MAX_PARTS):
-            l2_parts[p] = 0.0
     for l in range(L - 1, -1, -1):
         u_in = lay.units[l]
         u_out = lay.units[l + 1]
@@ -478,8 +530,9 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
             by_cols = nb < u_in
             extent = u_in if by_cols else nb
             parts = _gemm_parts(<double>nb * u_in * u_out, extent)
-            for p in prange(parts, schedule="static", num_threads=n_threads,
-                            use_threads_if=n_threads > 1 and parts > 1):
+            for p in range(parts):
+                if not _mine(team, p):
+                    continue
                 s0 = _part_start(extent, parts, p)
                 sz = _part_size(extent, parts, p)
                 if by_cols:
@@ -493,30 +546,37 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                          D_in + s0 * u_in, u_in)
                     activation_derivative(D_in + s0 * u_in, A_in + s0 * u_in, sz,
                                           u_in, u_in, lay.hidden_act)
+            _sync(team)
 
         if l == 0 and csr != NULL:
-            if not accumulate:
-                for blk in range(u_in * u_out):
-                    gW[blk] = 0
-            n_wblocks = _n_blocks(u_out, COL_BLOCK)
-            for blk in prange(n_wblocks, schedule="static", num_threads=n_threads,
-                              use_threads_if=_threaded(n_threads, n_wblocks,
-                                                       <double>nb * u_out * 16)):
+            for blk in range(_n_blocks(u_out, COL_BLOCK)):
+                if not _mine(team, blk):
+                    continue
                 s0 = blk * COL_BLOCK
-                _sparse_first_grad(csr, D_out, nb, u_out, s0,
-                                   min(s0 + COL_BLOCK, u_out), gW)
-            if fused:
-                s0 = l * MAX_PARTS
-                sumsq = _finish_rows(step, params, grads, state_a, state_b, w_off,
-                                     u_in, u_out, u_out, a, s, want_l2)
-                if want_l2:
-                    l2_parts[s0] = sumsq
+                c1 = min(s0 + COL_BLOCK, u_out)
+                if not accumulate:
+                    for r in range(u_in):
+                        for p in range(s0, c1):
+                            gW[r * u_out + p] = 0
+                _sparse_first_grad(csr, D_out, nb, u_out, s0, c1, gW)
+            if fused:  # one run over all of W_0 (its L2 sum in one order)
+                _sync(team)
+                if team.tid == 0:
+                    sumsq = _finish_rows(step, params, grads, state_a, state_b, w_off,
+                                         u_in, u_out, u_out, a, s, want_l2)
+                    if want_l2:
+                        for p in range(MAX_PARTS):
+                            l2_parts[l * MAX_PARTS + p] = sumsq if p == 0 else 0.0
         else:
             by_cols = u_out >= u_in
             extent = u_out if by_cols else u_in
             parts = _gemm_parts(<double>nb * u_in * u_out, extent)
-            for p in prange(parts, schedule="static", num_threads=n_threads,
-                            use_threads_if=n_threads > 1 and parts > 1):
+            if want_l2 and _mine(team, 0):  # slots of parts this shape lacks
+                for p in range(parts, MAX_PARTS):
+                    l2_parts[l * MAX_PARTS + p] = 0.0
+            for p in range(parts):
+                if not _mine(team, p):
+                    continue
                 s0 = _part_start(extent, parts, p)
                 sz = _part_size(extent, parts, p)
                 if by_cols:
@@ -525,8 +585,6 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                     if fused:
                         sumsq = _finish_rows(step, params, grads, state_a, state_b,
                                              w_off + s0, u_in, sz, u_out, a, s, want_l2)
-                        if want_l2:
-                            l2_parts[l * MAX_PARTS + p] = sumsq
                 else:
                     gemm(Transpose, NoTrans, sz, u_out, nb, <floating>1, A_in + s0,
                          u_in, D_out, u_out, beta, gW + s0 * u_out, u_out)
@@ -534,25 +592,28 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                         sumsq = _finish_rows(step, params, grads, state_a, state_b,
                                              w_off + s0 * u_out, sz, u_out, u_out, a,
                                              s, want_l2)
-                        if want_l2:
-                            l2_parts[l * MAX_PARTS + p] = sumsq
+                if want_l2:
+                    l2_parts[l * MAX_PARTS + p] = sumsq
 
-        _add_column_sums(grads + b_off, D_out, nb, u_out, accumulate)
-        if fused:
-            _finish_rows(step, params, grads, state_a, state_b, b_off, 1, u_out,
-                         u_out, <floating>0, s, False)
+        if team.tid == team.nth - 1:
+            _add_column_sums(grads + b_off, D_out, nb, u_out, accumulate)
+            if fused:
+                _finish_rows(step, params, grads, state_a, state_b, b_off, 1, u_out,
+                             u_out, <floating>0, s, False)
 
 
 cdef void finish_grads(const Layout* lay, floating* params, floating* grads,
                        Py_ssize_t n_params, double alpha, double sw_sum,
-                       int n_threads) noexcept nogil:
-    """gW := (raw + alpha W) / sum(w) and gb := raw / sum(w), element-wise."""
+                       const Team* team) noexcept nogil:
+    """gW := (raw + alpha W) / sum(w) and gb := raw / sum(w), element-wise;
+    each thread of the team finishes its own blocks."""
     cdef Py_ssize_t n_blocks = _n_blocks(n_params, SUM_BLOCK), blk, i0, i1
     cdef Py_ssize_t n_coefs = lay.n_coefs
     cdef Step no_step
     no_step.solver = NO_STEP
-    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                      use_threads_if=_threaded(n_threads, n_blocks, 8.0 * n_params)):
+    for blk in range(n_blocks):
+        if not _mine(team, blk):
+            continue
         i0 = blk * SUM_BLOCK
         i1 = min(i0 + SUM_BLOCK, n_params)
         if i0 < n_coefs:
@@ -579,32 +640,38 @@ cdef double batch_step(const Layout* lay, Py_ssize_t n_params, floating* params,
                        const Step* step, const floating* X, const CSR* csr,
                        const floating* Y, const floating* sw, Py_ssize_t nb,
                        floating* acts, floating* deltas, double* partials,
-                       double* l2_parts, double* sumsq, double alpha,
-                       int n_threads) noexcept nogil:
+                       double* sum_partials, double* l2_parts, double* sumsq,
+                       double alpha, const Team* team) noexcept nogil:
     """Loss of one batch (with the L2 term), its gradient, and ``step``.
 
     loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
 
-    sumsq (IN/OUT): sum ||W_l||^2 of the current weights, or < 0 if unknown
-    (then computed here); on return, that of the stepped weights, summed from
-    the parts the step produced (l2_parts), so the next batch need not read
-    all weights again. With step.solver == NO_STEP the finished gradient is
-    left in grads, params are not changed and sumsq is set to -1.
+    Every thread of the team calls this with the same arguments (sumsq is
+    each thread's own) and gets the same loss; it returns once the whole
+    team is done. partials and sum_partials hold the row-block and SUM_BLOCK
+    partial sums. sumsq (IN/OUT): sum ||W_l||^2 of the current weights, or
+    < 0 if unknown (then computed here); on return, that of the stepped
+    weights, summed from the parts the step produced (l2_parts), so the next
+    batch need not read all weights again. With step.solver == NO_STEP the
+    finished gradient is left in grads, params are not changed and sumsq is
+    set to -1.
     """
     cdef Py_ssize_t L = lay.n_layers, i
     cdef double sw_sum = _weight_sum(sw, nb), data_loss, penalty
     cdef floating* P = acts + nb * lay.cum[L - 1]
-    forward(lay, params, X, csr, nb, acts, P, n_threads)
+    forward(lay, params, X, csr, nb, acts, P, team)
     data_loss = _output_loss(lay, P, Y, sw, nb, deltas + nb * lay.cum[L - 1],
-                             partials, n_threads)
+                             partials, team)
     data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
     if sumsq[0] < 0:
-        sumsq[0] = _sumsq(params, lay.n_coefs, partials, n_threads)
+        sumsq[0] = _sumsq(params, lay.n_coefs, sum_partials, team)
     penalty = (0.5 * alpha) * sumsq[0] / sw_sum
     backward(lay, params, grads, X, csr, nb, acts, deltas, False, step, state_a,
-             state_b, alpha, sw_sum, l2_parts, n_threads)
+             state_b, alpha, sw_sum, l2_parts, team)
+    _sync(team)
     if step.solver == NO_STEP:
-        finish_grads(lay, params, grads, n_params, alpha, sw_sum, n_threads)
+        finish_grads(lay, params, grads, n_params, alpha, sw_sum, team)
+        _sync(team)
         sumsq[0] = -1.0
     else:
         sumsq[0] = 0.0
@@ -624,6 +691,13 @@ cdef void _set_csr(CSR* csr, const floating[::1] data, const Py_ssize_t[::1] ind
     csr.data = &data[0] if data.shape[0] > 0 else NULL
     csr.indices = &indices[0] if indices.shape[0] > 0 else NULL
     csr.indptr = &indptr[0]
+    csr.rows = NULL
+
+
+cdef inline void _clear_csr(CSR* csr) noexcept nogil:
+    csr.data = NULL
+    csr.indices = NULL
+    csr.indptr = NULL
     csr.rows = NULL
 
 
@@ -656,13 +730,17 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     result : (2,) float64 (IN/OUT): result[0] += sum_b loss_b * len_b,
         result[1] is Adam's step count t, advanced once per batch.
 
+    One parallel region runs the whole epoch: every thread walks the same
+    batches, gathers its share of each batch's rows and runs its parts of
+    each pass, and the team meets at a barrier between dependent phases.
+
     Raises whatever a signal handler raised (KeyboardInterrupt on Ctrl-C),
     between mini-batches; params, state and result hold the batches done.
     """
     cdef Layout* lay = &spec.lay
     cdef Py_ssize_t L = lay.n_layers, n = Y.shape[0], F = lay.units[0]
     cdef Py_ssize_t K = lay.units[L], B = batch_size
-    cdef Py_ssize_t n_params = spec.n_params, start, nb, i, src
+    cdef Py_ssize_t n_params = spec.n_params, start, nb, i, src, r0, r1
     cdef floating* acts = &work[0]
     cdef floating* deltas = acts + B * lay.cum[L]
     cdef floating* xbuf = deltas + B * lay.cum[L]
@@ -672,71 +750,96 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
     cdef const Py_ssize_t* op = NULL if order is None else &order[0]
-    cdef CSR csr
+    cdef CSR csr, my_csr
     cdef const CSR* csrp = NULL
     cdef const floating* xb = NULL
     cdef const floating* yb
     cdef const floating* sb
-    cdef double loss, last_check, acc = result[0]
-    cdef Py_ssize_t t = <Py_ssize_t>result[1]
-    cdef bint interrupted = False
-    # The per-part L2 sums live after the block partial sums.
-    cdef double* l2_parts = &partials[0] + partials.shape[0] - L * MAX_PARTS
-    cdef double sumsq = -1.0  # ||W||^2 unknown until the first batch computes it
-    cdef Step step
+    cdef double loss, last_check, acc, acc0 = result[0]
+    cdef Py_ssize_t t, t0 = <Py_ssize_t>result[1]
+    # Written by thread 0 only: [interrupted, loss sum, t]
+    cdef double shared[3]
+    # Row-block sums, then SUM_BLOCK sums, then the per-part L2 sums.
+    cdef double* row_partials = &partials[0]
+    cdef double* sum_partials = row_partials + _n_blocks(B, ROW_BLOCK)
+    cdef double* l2_parts = sum_partials + _n_blocks(lay.n_coefs, SUM_BLOCK)
+    cdef double sumsq
+    cdef int n_team = _team_size(lay, B, n_threads)
+    cdef Team team
+    cdef Step step, my_step
     step.solver = solver
     step.momentum = momentum
     step.nesterov = nesterov
     step.beta_1 = beta_1
     step.beta_2 = beta_2
     step.epsilon = epsilon
+    shared[0] = 0.0
+    _clear_csr(&csr)
     if X is None:
         _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
-    with nogil:
+    with nogil, parallel(num_threads=n_team, use_threads_if=n_team > 1):
+        team = _this_team()
+        my_step = step
+        my_csr = csr
+        sumsq = -1.0  # ||W||^2 unknown until the first batch computes it
+        acc = acc0
+        t = t0
         last_check = fastmlp_now()
         start = 0
         while start < n:
             nb = min(B, n - start)
+            if (team.tid == 0 and start > 0
+                    and fastmlp_now() - last_check >= CHECK_SECONDS):
+                with gil:
+                    if PyErr_CheckSignals() != 0:
+                        shared[0] = 1.0
+                last_check = fastmlp_now()
             if op == NULL:
                 if Xp != NULL:
                     xb = Xp + start * F
                 yb = Yp + start * K
                 sb = NULL if swp == NULL else swp + start
-            else:
-                for i in range(nb):
+            else:  # each thread gathers its share of the rows
+                r0 = nb * team.tid // team.nth
+                r1 = nb * (team.tid + 1) // team.nth
+                for i in range(r0, r1):
                     src = op[start + i]
                     if Xp != NULL:
                         memcpy(xbuf + i * F, Xp + src * F, F * sizeof(floating))
                     memcpy(ybuf + i * K, Yp + src * K, K * sizeof(floating))
                     if swp != NULL:
                         swbuf[i] = swp[src]
-                if Xp != NULL:  # the next batch's rows, while this one runs
-                    for i in range(start + nb, min(start + nb + B, n)):
+                if Xp != NULL:  # and its share of the next batch's, meanwhile
+                    r0 = start + nb + min(B, n - start - nb) * team.tid // team.nth
+                    r1 = start + nb + min(B, n - start - nb) * (team.tid + 1) // team.nth
+                    for i in range(r0, r1):
                         fastmlp_prefetch(Xp + op[i] * F, F * sizeof(floating))
                 xb = NULL if Xp == NULL else xbuf
                 yb = ybuf
                 sb = NULL if swp == NULL else swbuf
-                csr.rows = op + start
+                my_csr.rows = op + start
+            _sync(&team)  # the batch is gathered; the signal check is seen
+            if shared[0] != 0.0:
+                break
             if solver == SGD:
-                step.lr = learning_rate
+                my_step.lr = learning_rate
             else:
-                t += 1
-                step.lr = adam_rate(learning_rate, beta_1, beta_2, t)
+                t = t + 1
+                my_step.lr = adam_rate(learning_rate, beta_1, beta_2, t)
             loss = batch_step(lay, n_params, &params[0], &grads[0], &state_a[0],
-                              &state_b[0], &step, xb, csrp, yb, sb, nb, acts, deltas,
-                              &partials[0], l2_parts, &sumsq, alpha, n_threads)
-            acc += loss * nb
-            start += nb
-            if start < n and fastmlp_now() - last_check >= CHECK_SECONDS:
-                with gil:
-                    interrupted = PyErr_CheckSignals() != 0
-                if interrupted:
-                    break
-                last_check = fastmlp_now()
-    result[0] = acc
-    result[1] = t
-    if interrupted:
+                              &state_b[0], &my_step, xb,
+                              NULL if csrp == NULL else &my_csr, yb, sb, nb, acts,
+                              deltas, row_partials, sum_partials, l2_parts, &sumsq,
+                              alpha, &team)
+            acc = acc + loss * nb
+            start = start + nb
+        if team.tid == 0:
+            shared[1] = acc
+            shared[2] = <double>t
+    result[0] = shared[1]
+    result[1] = shared[2]
+    if shared[0] != 0.0:
         _reraise()
 
 
@@ -759,41 +862,50 @@ def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,
     cdef const floating* Xp = NULL if X is None else &X[0, 0]
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
+    cdef const Py_ssize_t* rows_p = NULL if rows is None else &rows[0]
     cdef floating* acts = &work[0]
     cdef floating* deltas = acts + chunk * lay.cum[L]
     cdef floating* P
-    cdef double data_loss = 0.0, sw_sum, penalty
-    cdef CSR csr
+    cdef floating* pp = <floating*>&params[0]
+    cdef double* row_partials = &partials[0]
+    cdef double* sum_partials = row_partials + _n_blocks(chunk, ROW_BLOCK)
+    cdef double data_loss, penalty, sw_sum = _weight_sum(swp, n)
+    cdef double total[1]
+    cdef CSR csr, my_csr
     cdef const CSR* csrp = NULL
+    cdef int n_team = _team_size(lay, chunk, n_threads)
+    cdef Team team
     cdef Step step
     step.solver = NO_STEP
+    _clear_csr(&csr)
     if X is None:
         _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
-    with nogil:
-        sw_sum = _weight_sum(swp, n)
+    with nogil, parallel(num_threads=n_team, use_threads_if=n_team > 1):
+        team = _this_team()
+        my_csr = csr
+        data_loss = 0.0
         c0 = 0
         while c0 < n:
             nb = min(chunk, n - c0)
             P = acts + nb * lay.cum[L - 1]
             if csrp != NULL:
-                csr.rows = &rows[c0]
-            forward(lay, &params[0], NULL if Xp == NULL else Xp + c0 * F, csrp, nb,
-                    acts, P, n_threads)
-            data_loss += _output_loss(lay, P, Yp + c0 * K,
-                                      NULL if swp == NULL else swp + c0, nb,
-                                      deltas + nb * lay.cum[L - 1], &partials[0],
-                                      n_threads)
-            backward(lay, <floating*>&params[0], &grads[0],
-                     NULL if Xp == NULL else Xp + c0 * F, csrp, nb, acts, deltas,
-                     c0 > 0, &step, NULL, NULL, alpha, sw_sum, NULL, n_threads)
-            c0 += nb
-        finish_grads(lay, <floating*>&params[0], &grads[0], spec.n_params, alpha, sw_sum,
-                     n_threads)
-        data_loss = loss_scale(lay.loss, K) * data_loss / sw_sum
-        penalty = (0.5 * alpha) * _sumsq(&params[0], lay.n_coefs, &partials[0],
-                                         n_threads) / sw_sum
-    return data_loss + penalty
+                my_csr.rows = rows_p + c0
+            forward(lay, pp, NULL if Xp == NULL else Xp + c0 * F,
+                    NULL if csrp == NULL else &my_csr, nb, acts, P, &team)
+            data_loss = data_loss + _output_loss(
+                lay, P, Yp + c0 * K, NULL if swp == NULL else swp + c0, nb,
+                deltas + nb * lay.cum[L - 1], row_partials, &team)
+            backward(lay, pp, &grads[0], NULL if Xp == NULL else Xp + c0 * F,
+                     NULL if csrp == NULL else &my_csr, nb, acts, deltas, c0 > 0,
+                     &step, NULL, NULL, alpha, sw_sum, NULL, &team)
+            _sync(&team)
+            c0 = c0 + nb
+        finish_grads(lay, pp, &grads[0], spec.n_params, alpha, sw_sum, &team)
+        penalty = (0.5 * alpha) * _sumsq(pp, lay.n_coefs, sum_partials, &team) / sw_sum
+        if team.tid == 0:
+            total[0] = loss_scale(lay.loss, K) * data_loss / sw_sum + penalty
+    return total[0]
 
 
 def loss_grad_chunk():
@@ -829,8 +941,9 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
 
     Dense X of several chunks: each thread runs whole forward passes over its
     own chunks (no barrier between layers). Otherwise (and for sparse X) the
-    chunks run in turn, each forward pass cut into parts. Chunks and parts
-    depend on the shapes only, so the bits do not depend on n_threads.
+    chunks run in turn, each forward pass cut into parts that a team of
+    threads shares. Chunks and parts depend on the shapes only, so the bits
+    do not depend on n_threads.
 
     check_finite (dense X): also look for NaN/infinity in each chunk of X
     just before its forward pass; returns False if any was found (out is then
@@ -842,33 +955,43 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     cdef Py_ssize_t c0, nb, c, n_chunks, n_bad = 0
     cdef Py_ssize_t per_thread = PREDICT_CHUNK * spec.lay.cum[spec.lay.n_layers - 1]
     cdef const floating* Xp = NULL if X is None else &X[0, 0]
-    cdef CSR csr
+    cdef const Py_ssize_t* rows_p = NULL if rows is None else &rows[0]
+    cdef floating* outp = &out[0, 0]
+    cdef CSR csr, my_csr
     cdef const CSR* csrp = NULL
+    cdef Team team
+    cdef int n_team = _team_size(&spec.lay, min(n, <Py_ssize_t>PREDICT_CHUNK), n_threads)
     check_finite = check_finite and X is not None
+    _clear_csr(&csr)
     if X is None:
         _set_csr(&csr, X_data, X_indices, X_indptr)
         csrp = &csr
-    with nogil:
-        if csrp == NULL and n > PREDICT_CHUNK:
-            n_chunks = _n_blocks(n, PREDICT_CHUNK)
+    if csrp == NULL and n > PREDICT_CHUNK:
+        n_chunks = _n_blocks(n, PREDICT_CHUNK)
+        with nogil:
             for c in prange(n_chunks, schedule="dynamic",
                             num_threads=min(<Py_ssize_t>n_threads, n_chunks),
                             use_threads_if=n_threads > 1):
+                team = _team_of_one()
                 c0 = c * PREDICT_CHUNK
                 nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
                 if check_finite and not _all_finite(Xp + c0 * F, nb * F):
                     n_bad += 1
                 forward(&spec.lay, &params[0], Xp + c0 * F, NULL, nb,
-                        &work[0] + threadid() * per_thread, &out[0, 0] + c0 * K, 1)
-        else:
-            if check_finite and not _all_finite(Xp, n * F):
-                n_bad = 1
-            c0 = 0
-            while c0 < n:
-                nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
-                if csrp != NULL:
-                    csr.rows = &rows[c0]
-                forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
-                        csrp, nb, &work[0], &out[c0, 0], n_threads)
-                c0 += nb
-    return n_bad == 0
+                        &work[0] + threadid() * per_thread, outp + c0 * K, &team)
+        return n_bad == 0
+    if check_finite and not _all_finite(Xp, n * F):
+        return False
+    with nogil, parallel(num_threads=n_team, use_threads_if=n_team > 1):
+        team = _this_team()
+        my_csr = csr
+        c0 = 0
+        while c0 < n:
+            nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
+            if csrp != NULL:
+                my_csr.rows = rows_p + c0
+            forward(&spec.lay, &params[0], NULL if Xp == NULL else Xp + c0 * F,
+                    NULL if csrp == NULL else &my_csr, nb, &work[0], outp + c0 * K,
+                    &team)
+            c0 = c0 + nb
+    return True

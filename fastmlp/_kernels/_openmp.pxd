@@ -3,3 +3,5 @@ cdef extern from "fastmlp_omp.h":
     int FASTMLP_HAS_OPENMP
     int fastmlp_omp_max_threads() noexcept nogil
     int fastmlp_omp_thread_num() noexcept nogil
+    int fastmlp_omp_num_threads() noexcept nogil
+    void fastmlp_omp_barrier() noexcept nogil
