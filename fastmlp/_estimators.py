@@ -535,7 +535,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if classes is None:
             return
         if getattr(self, "classes_", None) is not None:
-            if not np.array_equal(self.classes_, unique_labels(classes)):
+            if not np.array_equal(self.classes_, _unique_labels(classes)):
                 raise ValueError(
                     "`classes=%r` is not the same as on last call "
                     "to partial_fit, was: %r" % (classes, self.classes_)
