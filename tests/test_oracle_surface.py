@@ -121,6 +121,23 @@ def test_partial_fit_sequence_matches_sklearn(solver):
     assert worst_difference(ours, theirs) <= 1e-6
 
 
+
+@pytest.mark.parametrize("later", [np.array([0, 1, 2]), [2, 1, 0], np.array([0, 1]),
+                                   np.array([0, 1, 2, 3]), ["0", "1", "2"]])
+def test_partial_fit_classes_on_later_calls_match_sklearn(later):
+    """classes= given again later: accepted or refused as by scikit-learn."""
+    X, y = _clf_data(3)
+    outcomes = []
+    for module in (fastmlp, sk):
+        est = module.MLPClassifier(hidden_layer_sizes=(5,), random_state=0)
+        est.partial_fit(X, y, classes=np.array([0, 1, 2]))
+        try:
+            est.partial_fit(X, y, classes=later)
+            outcomes.append(("ok", est.n_iter_, list(est.classes_)))
+        except ValueError as exc:
+            outcomes.append(("ValueError", str(exc)))
+    assert outcomes[0] == outcomes[1]
+
 def test_partial_fit_regressor_and_its_lbfgs_quirk_match_sklearn():
     X, y = _reg_data(2)
     ours, theirs = fastmlp.MLPRegressor(random_state=0), sk.MLPRegressor(random_state=0)
