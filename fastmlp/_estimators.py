@@ -193,9 +193,10 @@ class _BaseMLP(BaseEstimator):
             )
         n_threads = resolve_n_threads(self.n_threads)
         out = _network.forward(spec, flat, X, n_threads, check_finite=fast)
-        if out is None:  # NaN or infinity in X: scikit-learn's error
+        if out is None:  # maybe NaN or infinity in X: scikit-learn's error if so
             self._validate_predict_input(X)
-            raise ValueError("Input X contains NaN or infinity.")  # (not reached)
+            # X is finite; only its product overflowed (see _network.forward)
+            out = _network.forward(spec, flat, X, n_threads)
         return out
 
     def _validate_predict_input(self, X):

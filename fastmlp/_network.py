@@ -99,8 +99,10 @@ def forward(spec, flat, X, n_threads, check_finite=False):
     Runs in X's dtype if it is wider than the parameters' (as NumPy would).
     Allocates its own output and scratch space, so concurrent calls from
     several Python threads on one model are safe. With check_finite (dense
-    X), returns None instead if X holds NaN or infinity (checked chunk by
-    chunk inside the kernel, while the chunk is about to be read anyway).
+    X), returns None instead if X may hold NaN or infinity: checked inside
+    the kernel, on large X through each chunk's first-layer product (no pass
+    of its own over X), which a finite X can overflow too, so None asks the
+    caller to check X itself.
     """
     dtype = flat.dtype if X.dtype == flat.dtype else np.result_type(X.dtype, flat.dtype)
     flat = flat.astype(dtype, copy=False)

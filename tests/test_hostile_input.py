@@ -124,3 +124,52 @@ def test_a_layer_beyond_blas_32_bit_sizes_is_a_clear_error():
     with pytest.raises(ValueError, match="32-bit"):
         model.fit(X, y)
     assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("column", [0, 3])
+def test_predict_finds_nan_or_inf_under_zero_weights(bad, column):
+    # Large X is checked through its first-layer product: a non-finite value
+    # must show there even where every weight it meets is zero (inf * 0).
+    X, y = load_iris(return_X_y=True)
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                                 n_threads=2)
+    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    for model in (ours, theirs):
+        model.coefs_[0][column] = 0.0
+    X_test = np.tile(X, (5000 // len(X) + 1, 1))[:5000]
+    X_test[4321, column] = bad
+    with pytest.raises(ValueError) as theirs_error:
+        theirs.predict(X_test)
+    with pytest.raises(ValueError) as ours_error:
+        ours.predict(X_test)
+    assert str(ours_error.value) == str(theirs_error.value)
+
+
+@pytest.mark.parametrize("n_rows", [20, 5000])
+def test_predict_on_finite_x_whose_product_overflows_does_not_raise(n_rows):
+    # float32 X near its largest value: X @ W_0 overflows to infinity, which
+    # the kernel's check cannot tell from an infinite X; X itself is finite,
+    # so predict goes on, as scikit-learn's does.
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                                 n_threads=2)
+    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    X_test = np.tile(X, (n_rows // len(X) + 1, 1))[:n_rows]
+    X_test[n_rows // 2] = np.finfo(np.float32).max
+    with np.errstate(all="ignore"):
+        expected = theirs.predict_proba(X_test)
+        got = ours.predict_proba(X_test)
+    assert got.shape == expected.shape
+    normal = np.ones(n_rows, dtype=bool)
+    normal[n_rows // 2] = False
+    np.testing.assert_allclose(got[normal], expected[normal], rtol=1e-4, atol=1e-6)

@@ -294,9 +294,39 @@ cdef void _sparse_first_grad(const CSR* csr, const floating* D, Py_ssize_t nb,
                 g[c] += v * d[c]
 
 
-cdef void forward(const Layout* lay, const floating* params, const floating* X,
-                  const CSR* csr, Py_ssize_t nb, floating* acts, floating* out,
-                  const Team* team) noexcept nogil:
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """No NaN or infinity among x[0 .. n]: x - x is 0 for finite x and NaN
+    otherwise, summed in 16 lanes (vectorisable without reassociation)."""
+    cdef floating acc[16]
+    cdef floating total = 0
+    cdef Py_ssize_t i, j, n16 = n - n % 16
+    for j in range(16):
+        acc[j] = 0
+    for i in range(0, n16, 16):
+        for j in range(16):
+            acc[j] += x[i + j] - x[i + j]
+    for i in range(n16, n):
+        acc[0] += x[i] - x[i]
+    for j in range(16):
+        total += acc[j]
+    return total == 0
+
+
+cdef bint _all_finite_2d(const floating* x, Py_ssize_t rows, Py_ssize_t cols,
+                         Py_ssize_t ld) noexcept nogil:
+    """_all_finite over a rows x cols block of row stride ld."""
+    cdef Py_ssize_t i
+    if cols == ld:
+        return _all_finite(x, rows * cols)
+    for i in range(rows):
+        if not _all_finite(x + i * ld, cols):
+            return False
+    return True
+
+
+cdef Py_ssize_t forward(const Layout* lay, const floating* params, const floating* X,
+                        const CSR* csr, Py_ssize_t nb, floating* acts, floating* out,
+                        const Team* team, bint check_x=False) noexcept nogil:
     """Activations of every layer for nb input rows.
 
     The input is X (nb x units[0], dense) or, if csr is not NULL, the CSR rows
@@ -307,7 +337,15 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
     each part right after its GEMM. The output layer is cut by rows only
     (softmax needs whole rows). Every thread of the team calls this and runs
     its own parts; the team waits for each whole layer before the next.
+
+    check_x (dense X): returns how many of this thread's first-layer parts
+    had a NaN or infinity in X @ W_0, looked for before the bias and
+    activation (which could hide a NaN); else returns 0. Under IEEE
+    arithmetic a NaN or infinity in a row of X makes that row of X @ W_0
+    non-finite, so 0 proves X finite; a finite X whose product overflows
+    also counts, and the caller then checks X itself.
     """
+    cdef Py_ssize_t n_bad = 0
     cdef Py_ssize_t L = lay.n_layers, l, p, s0, sz, parts, extent
     cdef Py_ssize_t u_in, u_out
     cdef const floating* A_in
@@ -344,13 +382,18 @@ cdef void forward(const Layout* lay, const floating* params, const floating* X,
             if by_units:
                 gemm(NoTrans, NoTrans, nb, sz, u_in, <floating>1, A_in, u_in,
                      W + s0, u_out, <floating>0, A_out + s0, u_out)
+                if check_x and l == 0 and not _all_finite_2d(A_out + s0, nb, sz, u_out):
+                    n_bad += 1
                 bias_activation(A_out + s0, nb, sz, u_out, b + s0, act)
             else:
                 gemm(NoTrans, NoTrans, sz, u_out, u_in, <floating>1,
                      A_in + s0 * u_in, u_in, W, u_out, <floating>0,
                      A_out + s0 * u_out, u_out)
+                if check_x and l == 0 and not _all_finite(A_out + s0 * u_out, sz * u_out):
+                    n_bad += 1
                 bias_activation(A_out + s0 * u_out, sz, u_out, u_out, b, act)
         _sync(team)
+    return n_bad
 
 
 cdef double _output_loss(const Layout* lay, const floating* P, const floating* Y,
@@ -913,24 +956,6 @@ def loss_grad_chunk():
     return PREDICT_CHUNK
 
 
-cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
-    """No NaN or infinity among x[0 .. n]: x - x is 0 for finite x and NaN
-    otherwise, summed in 16 lanes (vectorisable without reassociation)."""
-    cdef floating acc[16]
-    cdef floating total = 0
-    cdef Py_ssize_t i, j, n16 = n - n % 16
-    for j in range(16):
-        acc[j] = 0
-    for i in range(0, n16, 16):
-        for j in range(16):
-            acc[j] += x[i + j] - x[i + j]
-    for i in range(n16, n):
-        acc[0] += x[i] - x[i]
-    for j in range(16):
-        total += acc[j]
-    return total == 0
-
-
 def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
             floating[:, ::1] out, floating[::1] work, int n_threads=1,
             const floating[::1] X_data=None, const Py_ssize_t[::1] X_indices=None,
@@ -945,9 +970,10 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
     threads shares. Chunks and parts depend on the shapes only, so the bits
     do not depend on n_threads.
 
-    check_finite (dense X): also look for NaN/infinity in each chunk of X
-    just before its forward pass; returns False if any was found (out is then
-    meaningless), else True.
+    check_finite (dense X): also look for NaN/infinity in X; returns True if
+    X is finite. False means X may hold one (out is then meaningless):
+    chunks are checked through their first layer's product (see forward),
+    which a finite X can also overflow, so the caller checks X on False.
 
     work is sized by spec.predict_workspace_size(n, n_threads).
     """
@@ -975,10 +1001,9 @@ def predict(NetSpec spec, const floating[::1] params, const floating[:, ::1] X,
                 team = _team_of_one()
                 c0 = c * PREDICT_CHUNK
                 nb = min(<Py_ssize_t>PREDICT_CHUNK, n - c0)
-                if check_finite and not _all_finite(Xp + c0 * F, nb * F):
-                    n_bad += 1
-                forward(&spec.lay, &params[0], Xp + c0 * F, NULL, nb,
-                        &work[0] + threadid() * per_thread, outp + c0 * K, &team)
+                n_bad += forward(&spec.lay, &params[0], Xp + c0 * F, NULL, nb,
+                                 &work[0] + threadid() * per_thread, outp + c0 * K,
+                                 &team, check_finite)
         return n_bad == 0
     if check_finite and not _all_finite(Xp, n * F):
         return False
