@@ -60,57 +60,103 @@ static inline fastmlp_fpmode fastmlp_flush_subnormals(void) { return 0; }
 static inline void fastmlp_restore_fpmode(fastmlp_fpmode old) { (void)old; }
 #endif
 
+/* The loops below run the step over p[0 .. n) and, if sumsq is not NULL,
+ * also store in *sumsq the sum of squares of the new p: element i goes to
+ * accumulator i % LANES (the last n % LANES elements to accumulators 0, 1,
+ * ..., in order), in T, and the accumulators are added in order in double.
+ * That is exactly the pattern of _block_sumsq in _network.pyx (16 float or 8
+ * double lanes), so the sum has the same bits as a separate pass would have
+ * (but for squares below the subnormal range, flushed here like the step's
+ * own arithmetic), while the new values are squared still in registers. */
+#define FASTMLP_LANES_float 16
+#define FASTMLP_LANES_double 8
+#define FASTMLP_LANES(T) FASTMLP_LANES_##T
+#define FASTMLP_SQRT_float sqrtf
+#define FASTMLP_SQRT_double sqrt
+#define FASTMLP_SQRT(T) FASTMLP_SQRT_##T
+
+/* Runs ELEMENT(T, k) (the step of element k) for k in [0, n), and the sum. */
+#define FASTMLP_STEP_LOOP(T, ELEMENT)                                          \
+    if (sumsq == NULL) {                                                       \
+        for (i = 0; i < n; i++) { ELEMENT(T, i); }                             \
+    } else {                                                                   \
+        enum { LANES = FASTMLP_LANES(T) };                                     \
+        T acc[LANES];                                                          \
+        const ptrdiff_t nl = n - n % LANES;                                    \
+        ptrdiff_t j;                                                           \
+        double s = 0.0;                                                        \
+        for (j = 0; j < LANES; j++) acc[j] = 0;                                \
+        for (i = 0; i < nl; i += LANES) {                                      \
+            for (j = 0; j < LANES; j++) {                                      \
+                ELEMENT(T, i + j);                                             \
+                acc[j] += p[i + j] * p[i + j];                                 \
+            }                                                                  \
+        }                                                                      \
+        for (i = nl; i < n; i++) {                                             \
+            ELEMENT(T, i);                                                     \
+            acc[i - nl] += p[i] * p[i];                                        \
+        }                                                                      \
+        for (j = 0; j < LANES; j++) s += acc[j];                               \
+        *sumsq = s;                                                            \
+    }
+
 /* g = (g_raw + alpha p) / sw_sum; v = mu v - lr g;
  * p += mu v - lr g (nesterov) or p += v. */
+#define FASTMLP_SGD_NESTEROV(T, k) do {                                        \
+    T g = (g_raw[k] + alpha * p[k]) / sw_sum;                                  \
+    T vk = mu * v[k] - lr * g;                                                 \
+    v[k] = vk;                                                                 \
+    p[k] += mu * vk - lr * g;                                                  \
+} while (0)
+#define FASTMLP_SGD_CLASSIC(T, k) do {                                         \
+    T g = (g_raw[k] + alpha * p[k]) / sw_sum;                                  \
+    T vk = mu * v[k] - lr * g;                                                 \
+    v[k] = vk;                                                                 \
+    p[k] += vk;                                                                \
+} while (0)
+
 #define FASTMLP_DEFINE_SGD(NAME, T)                                            \
 FASTMLP_WIDE static void NAME(T* FASTMLP_RESTRICT p, const T* FASTMLP_RESTRICT g_raw,          \
                               T* FASTMLP_RESTRICT v, ptrdiff_t n, T lr, T mu,          \
-                              int nesterov, T alpha, T sw_sum)                 \
+                              int nesterov, T alpha, T sw_sum, double* sumsq)  \
 {                                                                              \
     fastmlp_fpmode mode = fastmlp_flush_subnormals();                          \
     ptrdiff_t i;                                                               \
     if (nesterov) {                                                            \
-        for (i = 0; i < n; i++) {                                              \
-            T g = (g_raw[i] + alpha * p[i]) / sw_sum;                          \
-            T vi = mu * v[i] - lr * g;                                         \
-            v[i] = vi;                                                         \
-            p[i] += mu * vi - lr * g;                                          \
-        }                                                                      \
+        FASTMLP_STEP_LOOP(T, FASTMLP_SGD_NESTEROV)                             \
     } else {                                                                   \
-        for (i = 0; i < n; i++) {                                              \
-            T g = (g_raw[i] + alpha * p[i]) / sw_sum;                          \
-            T vi = mu * v[i] - lr * g;                                         \
-            v[i] = vi;                                                         \
-            p[i] += vi;                                                        \
-        }                                                                      \
+        FASTMLP_STEP_LOOP(T, FASTMLP_SGD_CLASSIC)                              \
     }                                                                          \
     fastmlp_restore_fpmode(mode);                                              \
 }
 
 /* g as above; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p += (-lr_t m) / (sqrt(v) + eps). */
-#define FASTMLP_DEFINE_ADAM(NAME, T, SQRT)                                     \
+#define FASTMLP_ADAM_ELEMENT(T, k) do {                                        \
+    T g = (g_raw[k] + alpha * p[k]) / sw_sum;                                  \
+    T mk = b1 * m[k] + one_b1 * g;                                             \
+    T vk = b2 * v[k] + one_b2 * (g * g);                                       \
+    m[k] = mk;                                                                 \
+    v[k] = vk;                                                                 \
+    p[k] += (-lr_t * mk) / (FASTMLP_SQRT(T)(vk) + eps);                        \
+} while (0)
+
+#define FASTMLP_DEFINE_ADAM(NAME, T)                                           \
 FASTMLP_WIDE static void NAME(T* FASTMLP_RESTRICT p, const T* FASTMLP_RESTRICT g_raw,          \
                               T* FASTMLP_RESTRICT m, T* FASTMLP_RESTRICT v, ptrdiff_t n,       \
-                              T lr_t, T b1, T b2, T eps, T alpha, T sw_sum)    \
+                              T lr_t, T b1, T b2, T eps, T alpha, T sw_sum,    \
+                              double* sumsq)                                   \
 {                                                                              \
     fastmlp_fpmode mode = fastmlp_flush_subnormals();                          \
     const T one_b1 = 1 - b1, one_b2 = 1 - b2;                                  \
     ptrdiff_t i;                                                               \
-    for (i = 0; i < n; i++) {                                                  \
-        T g = (g_raw[i] + alpha * p[i]) / sw_sum;                              \
-        T mi = b1 * m[i] + one_b1 * g;                                         \
-        T vi = b2 * v[i] + one_b2 * (g * g);                                   \
-        m[i] = mi;                                                             \
-        v[i] = vi;                                                             \
-        p[i] += (-lr_t * mi) / (SQRT(vi) + eps);                               \
-    }                                                                          \
+    FASTMLP_STEP_LOOP(T, FASTMLP_ADAM_ELEMENT)                                 \
     fastmlp_restore_fpmode(mode);                                              \
 }
 
 FASTMLP_DEFINE_SGD(fastmlp_sgd_f, float)
 FASTMLP_DEFINE_SGD(fastmlp_sgd_d, double)
-FASTMLP_DEFINE_ADAM(fastmlp_adam_f, float, sqrtf)
-FASTMLP_DEFINE_ADAM(fastmlp_adam_d, double, sqrt)
+FASTMLP_DEFINE_ADAM(fastmlp_adam_f, float)
+FASTMLP_DEFINE_ADAM(fastmlp_adam_d, double)
 
 #endif

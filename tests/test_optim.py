@@ -71,6 +71,40 @@ def test_fused_finish_and_step_from_raw_gradients(dtype, rtol, solver):
         np.testing.assert_allclose(arrays[name], value, rtol=rtol, atol=rtol, err_msg=name)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["sgd-nesterov", "sgd-classical", "adam"])
+@pytest.mark.parametrize("n", [1, 15, 16, 1003, 4096])
+def test_step_sums_the_squares_of_the_new_params_in_the_documented_order(dtype, solver, n):
+    # The training loop's L2 term comes from the step itself: element i into
+    # lane i % LANES (16 float32 or 8 float64 lanes; the n % LANES last ones
+    # into lanes 0, 1, ...), lanes added in order in float64. Recomputed here
+    # from the stepped params, with the same step done without the sum.
+    from fastmlp._kernels._optim import _finish_and_step
+
+    rng = np.random.RandomState(n)
+    p, raw, a, b = (rng.randn(n).astype(dtype) for _ in range(4))
+    b = np.abs(b)
+    args = (solver.split("-")[0], 0.01, 0.9, solver == "sgd-nesterov", 0.8, 0.99, 1e-8,
+            0.3, 57.0)
+    arrays = [x.copy() for x in (p, raw, a, b)]
+    assert _finish_and_step(*arrays, *args) is None
+    got = _finish_and_step(p, raw, a, b, *args, want_sumsq=True)
+    for x, y in zip((p, raw, a, b), arrays):
+        np.testing.assert_array_equal(x, y)  # the sum changes nothing else
+    lanes = 16 if dtype == np.float32 else 8
+    acc = np.zeros(lanes, dtype=dtype)
+    full = n - n % lanes
+    squares = p * p
+    for i in range(0, full, lanes):
+        acc = acc + squares[i:i + lanes]
+    acc[: n - full] += squares[full:]
+    expected = 0.0
+    for value in acc:
+        expected += float(value)
+    assert got == expected
+    assert got == pytest.approx(float(np.sum(p.astype(np.float64) ** 2)), rel=1e-5)
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_subnormal_state_is_flushed_and_the_callers_mode_restored(dtype):
     tiny = np.finfo(dtype).smallest_subnormal * 4

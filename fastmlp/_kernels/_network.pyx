@@ -486,10 +486,10 @@ cdef double _step_run(const Step* step, floating* params, floating* grads,
                       Py_ssize_t n, floating alpha, floating sw_sum,
                       bint want_sumsq) noexcept nogil:
     """finish_and_step on the n contiguous elements at offset off; with
-    want_sumsq, in SUM_BLOCK tiles, each summed (x^2) right after its step
-    while it is in L1."""
+    want_sumsq, in SUM_BLOCK tiles, returning the sum of the tiles' sums of
+    squares of the new parameters (each squared inside the step's loop)."""
     cdef Py_ssize_t i0 = off, m
-    cdef double total = 0.0
+    cdef double total = 0.0, tile
     if not want_sumsq:
         finish_and_step(step, params + off, grads + off, state_a + off,
                         state_b + off, n, alpha, sw_sum)
@@ -497,8 +497,8 @@ cdef double _step_run(const Step* step, floating* params, floating* grads,
     while i0 < off + n:
         m = min(<Py_ssize_t>SUM_BLOCK, off + n - i0)
         finish_and_step(step, params + i0, grads + i0, state_a + i0,
-                        state_b + i0, m, alpha, sw_sum)
-        total += _block_sumsq(params + i0, m)
+                        state_b + i0, m, alpha, sw_sum, &tile)
+        total += tile
         i0 += m
     return total
 

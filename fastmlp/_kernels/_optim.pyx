@@ -35,40 +35,44 @@ from libc.math cimport sqrt, pow
 cdef extern from "fastmlp_step.h":
     void fastmlp_sgd_f(float* p, const float* g_raw, float* v, Py_ssize_t n,
                        float lr, float mu, int nesterov, float alpha,
-                       float sw_sum) noexcept nogil
+                       float sw_sum, double* sumsq) noexcept nogil
     void fastmlp_sgd_d(double* p, const double* g_raw, double* v, Py_ssize_t n,
                        double lr, double mu, int nesterov, double alpha,
-                       double sw_sum) noexcept nogil
+                       double sw_sum, double* sumsq) noexcept nogil
     void fastmlp_adam_f(float* p, const float* g_raw, float* m, float* v,
                         Py_ssize_t n, float lr_t, float b1, float b2, float eps,
-                        float alpha, float sw_sum) noexcept nogil
+                        float alpha, float sw_sum, double* sumsq) noexcept nogil
     void fastmlp_adam_d(double* p, const double* g_raw, double* m, double* v,
                         Py_ssize_t n, double lr_t, double b1, double b2,
-                        double eps, double alpha, double sw_sum) noexcept nogil
+                        double eps, double alpha, double sw_sum,
+                        double* sumsq) noexcept nogil
 
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
                           floating* state_a, floating* state_b, Py_ssize_t n,
-                          floating alpha, floating sw_sum) noexcept nogil:
+                          floating alpha, floating sw_sum,
+                          double* sumsq=NULL) noexcept nogil:
     """Step n elements from their raw gradients, g = (g + alpha p) / sw_sum
     (serial). With NO_STEP the finished gradient is written back to grads;
-    otherwise it is used in the same pass and grads keep the raw sums."""
+    otherwise it is used in the same pass and grads keep the raw sums, and
+    if sumsq is not NULL it receives the sum of squares of the new params
+    (n <= SUM_BLOCK; summed as _network's _block_sumsq does)."""
     cdef Py_ssize_t i
     if step.solver == SGD:
         if floating is float:
             fastmlp_sgd_f(params, grads, state_a, n, <float>step.lr,
-                          <float>step.momentum, step.nesterov, alpha, sw_sum)
+                          <float>step.momentum, step.nesterov, alpha, sw_sum, sumsq)
         else:
             fastmlp_sgd_d(params, grads, state_a, n, step.lr, step.momentum,
-                          step.nesterov, alpha, sw_sum)
+                          step.nesterov, alpha, sw_sum, sumsq)
     elif step.solver == ADAM:
         if floating is float:
             fastmlp_adam_f(params, grads, state_a, state_b, n, <float>step.lr,
                            <float>step.beta_1, <float>step.beta_2,
-                           <float>step.epsilon, alpha, sw_sum)
+                           <float>step.epsilon, alpha, sw_sum, sumsq)
         else:
             fastmlp_adam_d(params, grads, state_a, state_b, n, step.lr, step.beta_1,
-                           step.beta_2, step.epsilon, alpha, sw_sum)
+                           step.beta_2, step.epsilon, alpha, sw_sum, sumsq)
     else:
         for i in range(n):
             grads[i] = (grads[i] + alpha * params[i]) / sw_sum
@@ -112,8 +116,12 @@ def _adam_step(floating[::1] params, const floating[::1] grads,
 def _finish_and_step(floating[::1] params, floating[::1] grads,
                      floating[::1] state_a, floating[::1] state_b, str solver,
                      double lr, double momentum, bint nesterov, double beta_1,
-                     double beta_2, double epsilon, double alpha, double sw_sum):
-    """Finish a raw gradient and step (test shim); adam's lr is lr_t."""
+                     double beta_2, double epsilon, double alpha, double sw_sum,
+                     bint want_sumsq=False):
+    """Finish a raw gradient and step (test shim); adam's lr is lr_t. With
+    want_sumsq (sgd/adam, at most 4096 elements) returns the step's sum of
+    squares of the new params, else None."""
+    cdef double sumsq = 0.0
     cdef Step step
     step.solver = {"none": NO_STEP, "sgd": SGD, "adam": ADAM}[solver]
     step.lr = lr
@@ -124,4 +132,6 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
     step.epsilon = epsilon
     with nogil:
         finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0],
-                        params.shape[0], <floating>alpha, <floating>sw_sum)
+                        params.shape[0], <floating>alpha, <floating>sw_sum,
+                        &sumsq if want_sumsq else NULL)
+    return sumsq if want_sumsq else None
