@@ -109,8 +109,29 @@ class _BaseMLP(BaseEstimator):
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        # Later sgd/adam calls on a plain float X leave its NaN/inf check to
+        # the epoch's kernel, which finds them on the way (see fit_stochastic).
+        defer_check = (
+            not first_pass and self.solver in _STOCHASTIC_SOLVERS and not self.early_stopping
+        )
+        X_given = X
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental, hidden, first_pass,
+                                     defer_check)
+        except Exception:
+            if defer_check:  # scikit-learn would have raised for X's NaN/inf first
+                self._raise_if_not_finite(X_given)
+            raise
 
-        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+    def _raise_if_not_finite(self, X):
+        """scikit-learn's error if X is a fast-path array holding NaN or inf."""
+        if self._fast_input(X, check_finite=False) and not np.isfinite(X).all():
+            self._validate_predict_input(X)
+
+    def _fit_checked(self, X, y, sample_weight, incremental, hidden, first_pass,
+                     defer_check):
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass,
+                                    check_x=not defer_check)
         if not sp.issparse(X):
             X = np.ascontiguousarray(X)
         if sample_weight is not None:
@@ -132,7 +153,8 @@ class _BaseMLP(BaseEstimator):
             if self.solver in _STOCHASTIC_SOLVERS:
                 score = partial(self._validation_score, spec, n_threads)
                 flat = fit_stochastic(
-                    self, spec, X, Y, sample_weight, rng, incremental, n_threads, score
+                    self, spec, X, Y, sample_weight, rng, incremental, n_threads, score,
+                    check_x=defer_check,
                 )
             else:
                 flat = fit_lbfgs(self, spec, X, Y, sample_weight, n_threads)
@@ -223,17 +245,18 @@ class _BaseMLP(BaseEstimator):
             and (not check_finite or bool(np.isfinite(X.sum() if X.size > 64 else X).all()))
         )
 
-    def _fast_fit_input(self, X, y, y_kinds):
+    def _fast_fit_input(self, X, y, y_kinds, check_x=True):
         """True for a later fit/partial_fit call whose X passes _fast_input and
         whose y is a plain 1-D array of a kind in ``y_kinds`` (finite, of X's
-        length): validate_data(reset=False) would return both unchanged."""
+        length): validate_data(reset=False) would return both unchanged.
+        Without check_x, X's values are left for the caller to check."""
         return (
             type(y) is np.ndarray
             and y.ndim == 1
             and y.dtype.kind in y_kinds
             and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
             and "n_features_in_" in self.__dict__
-            and self._fast_input(X)
+            and self._fast_input(X, check_finite=check_x)
             and y.shape[0] == X.shape[0]
         )
 
@@ -549,8 +572,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         else:
             self._label_binarizer.fit(classes)
 
-    def _validate_input(self, X, y, incremental, reset):
-        if reset or not self._fast_fit_input(X, y, "iubU"):
+    def _validate_input(self, X, y, incremental, reset, check_x=True):
+        if reset or not self._fast_fit_input(X, y, "iubU", check_x):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                 dtype=(np.float64, np.float32), reset=reset,
@@ -736,8 +759,8 @@ n_layers_, n_outputs_, out_activation_
         """
         return self._partial_fit(X, y, sample_weight)
 
-    def _validate_input(self, X, y, incremental, reset):
-        if reset or not self._fast_fit_input(X, y, "iuf"):
+    def _validate_input(self, X, y, incremental, reset, check_x=True):
+        if reset or not self._fast_fit_input(X, y, "iuf", check_x):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                 y_numeric=True, dtype=(np.float64, np.float32), reset=reset,

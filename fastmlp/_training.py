@@ -111,7 +111,8 @@ def resolve_batch_size(batch_size, n_samples):
     return batch_size
 
 
-def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, score):
+def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, score,
+                   check_x=False):
     """sgd/adam: train from est.coefs_ for up to max_iter epochs (one if incremental).
 
     Reads the hyper-parameters from ``est`` and updates its training
@@ -134,6 +135,11 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
     n_threads : int
     score : callable (flat, X_val, y_val, sample_weight_val) -> float
         The estimator's validation score for early stopping.
+    check_x : bool
+        X's values were not checked (a later call's fast path): the first
+        epoch's kernel looks for NaN/inf on the way, and X itself is checked
+        (raising scikit-learn's error) only if it saw some, or if that epoch
+        was interrupted before seeing every row. Without early stopping only.
 
     Returns
     -------
@@ -181,6 +187,7 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
     est.loss_curve_ = list(est.loss_curve_)
     if early_stopping:
         est.validation_scores_ = list(est.validation_scores_)
+    x_unchecked = check_x and inputs["X"] is not None
     try:
         est.n_iter_ = 0
         for _ in range(est.max_iter):
@@ -191,13 +198,17 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
             result[0] = 0.0
             result[1] = opt.t
             lr = opt.learning_rate if opt.solver == "sgd" else opt.learning_rate_init
-            _network.run_epoch(
+            n_suspect = _network.run_epoch(
                 spec, flat, grads, opt.state_a, opt.state_b, inputs["X"],
                 inputs["X_data"], inputs["X_indices"], inputs["X_indptr"], Y,
                 sample_weight, order, batch_size, solver, lr, opt.momentum,
                 opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, alpha, work,
-                partials, result, n_threads,
+                partials, result, n_threads, x_unchecked,
             )
+            if x_unchecked:
+                if n_suspect:  # NaN/inf, or a finite X whose product overflowed
+                    est._raise_if_not_finite(X)
+                x_unchecked = False
             opt.t = int(result[1])
             est.n_iter_ += 1
             est.loss_ = float(result[0] / n_samples)
@@ -240,6 +251,8 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
                 )
     except KeyboardInterrupt:
         # The kernel stopped between mini-batches; keep what was trained.
+        if x_unchecked:  # (the rows it did not reach)
+            est._raise_if_not_finite(X)
         opt.t = int(result[1])
         warnings.warn("Training interrupted by user.")
 

@@ -173,3 +173,129 @@ def test_predict_on_finite_x_whose_product_overflows_does_not_raise(n_rows):
     normal = np.ones(n_rows, dtype=bool)
     normal[n_rows // 2] = False
     np.testing.assert_allclose(got[normal], expected[normal], rtol=1e-4, atol=1e-6)
+
+
+def _snapshot(est):
+    return {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else
+                [np.array(a, copy=True) for a in v] if isinstance(v, list) else v)
+            for k, v in vars(est).items() if k.endswith("_")}
+
+
+def _assert_same(before, after):
+    assert before.keys() == after.keys()
+    for k in before:
+        if isinstance(before[k], list):
+            assert len(before[k]) == len(after[k])
+            for a, b in zip(before[k], after[k]):
+                np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_array_equal(before[k], after[k])
+
+
+def _ending(call):
+    try:
+        call()
+        return "ok"
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("dtype, n_threads, shuffle", [(np.float32, 1, True),
+                                                      (np.float64, 2, True),
+                                                      (np.float32, 2, False)])
+def test_later_partial_fit_on_nan_or_inf_raises_like_sklearn_and_keeps_the_model(
+        where, bad, dtype, n_threads, shuffle):
+    # Later sgd/adam calls find NaN/inf in X inside the epoch's kernel (no pass
+    # of their own over X); the call must still end as scikit-learn's does,
+    # with its error and the fitted model untouched.
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 30).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(hidden_layer_sizes=(64, 32), batch_size=100, shuffle=shuffle,
+                  random_state=0)
+    ours = fastmlp.MLPClassifier(n_threads=n_threads, **params).partial_fit(X, y, classes=[0, 1])
+    theirs = sk.MLPClassifier(**params).partial_fit(X, y, classes=[0, 1])
+    row = {"first": 0, "middle": 1234, "last": len(X) - 1}[where]
+    X_bad = X.copy()
+    X_bad[row, 17] = bad
+    before = _snapshot(ours)
+    expected = _ending(lambda: theirs.partial_fit(X_bad, y))
+    assert expected.startswith("ValueError: Input X contains")
+    assert _ending(lambda: ours.partial_fit(X_bad, y)) == expected
+    _assert_same(before, _snapshot(ours))
+    ours.partial_fit(X, y)  # and goes on as before
+    theirs.partial_fit(X, y)
+    assert ours.t_ == theirs.t_ == 2 * len(X)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_nan_x_is_reported_before_other_errors_like_sklearn():
+    # scikit-learn validates X before y's classes, sample weights or the
+    # optimizer; with X's check moved into the kernel the order must hold.
+    rng = np.random.RandomState(1)
+    X = rng.randn(400, 6)
+    y = (X[:, 0] > 0).astype(int)
+    X_bad = X.copy()
+    X_bad[7, 2] = np.nan
+    cases = {
+        "new class": lambda m: m.partial_fit(X_bad, y + 2),
+        "bad weights": lambda m: m.partial_fit(X_bad, y, sample_weight=np.ones(3)),
+        "warm start": lambda m: m.set_params(warm_start=True, max_iter=3).fit(X_bad, y),
+        "regressor": None,
+    }
+    for name, call in cases.items():
+        outcomes = []
+        for module in (fastmlp, sk):
+            if name == "regressor":
+                model = module.MLPRegressor(hidden_layer_sizes=(5,), random_state=0)
+                model.partial_fit(X, X[:, 1])
+                outcomes.append(_ending(lambda: model.partial_fit(X_bad, X[:, 1])))
+            else:
+                model = module.MLPClassifier(hidden_layer_sizes=(5,), random_state=0)
+                model.partial_fit(X, y, classes=[0, 1])
+                outcomes.append(_ending(lambda: call(model)))
+        assert outcomes[0] == outcomes[1], name
+        assert outcomes[0].startswith("ValueError: Input X contains NaN"), name
+
+
+def test_later_partial_fit_on_finite_x_whose_product_overflows_ends_like_sklearn():
+    # float32 X near its largest value overflows the first layer's product:
+    # the kernel's check cannot tell that from an infinite X, so X itself is
+    # checked; it is finite, and the call ends as scikit-learn's does.
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    outcomes = []
+    for module in (fastmlp, sk):
+        model = module.MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+        model.partial_fit(X, y, classes=[0, 1, 2])
+        X_big = X.copy()
+        X_big[3] = np.finfo(np.float32).max
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcomes.append(_ending(lambda: model.partial_fit(X_big, y)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_nan_x_stops_a_later_fit_in_its_first_epoch(capsys):
+    # The kernel's check ends the call after the first epoch: no further
+    # epochs on NaN weights, nothing printed (scikit-learn prints nothing).
+    rng = np.random.RandomState(2)
+    X = rng.randn(500, 8)
+    y = (X[:, 0] > 0).astype(int)
+    X_bad = X.copy()
+    X_bad[250, 3] = np.nan
+    printed = []
+    for module in (fastmlp, sk):
+        model = module.MLPClassifier(hidden_layer_sizes=(6,), max_iter=4, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+        model.set_params(warm_start=True, verbose=True)
+        capsys.readouterr()
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            model.fit(X_bad, y)
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] == ""

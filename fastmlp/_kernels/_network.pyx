@@ -57,7 +57,8 @@ from libc.string cimport memcpy
 from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
 from fastmlp._kernels._math cimport fastmlp_now, fastmlp_prefetch
 from fastmlp._kernels._openmp cimport (
-    fastmlp_omp_barrier, fastmlp_omp_num_threads, fastmlp_omp_thread_num,
+    fastmlp_omp_atomic_add, fastmlp_omp_barrier, fastmlp_omp_num_threads,
+    fastmlp_omp_thread_num,
 )
 from fastmlp._kernels._ops cimport (
     IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP,
@@ -684,7 +685,8 @@ cdef double batch_step(const Layout* lay, Py_ssize_t n_params, floating* params,
                        const floating* Y, const floating* sw, Py_ssize_t nb,
                        floating* acts, floating* deltas, double* partials,
                        double* sum_partials, double* l2_parts, double* sumsq,
-                       double alpha, const Team* team) noexcept nogil:
+                       double alpha, const Team* team,
+                       Py_ssize_t* n_bad=NULL) noexcept nogil:
     """Loss of one batch (with the L2 term), its gradient, and ``step``.
 
     loss = scale * sum_i w_i r_i / sum(w) + 0.5 alpha sum ||W_l||^2 / sum(w)
@@ -697,12 +699,16 @@ cdef double batch_step(const Layout* lay, Py_ssize_t n_params, floating* params,
     weights, summed from the parts the step produced (l2_parts), so the next
     batch need not read all weights again. With step.solver == NO_STEP the
     finished gradient is left in grads, params are not changed and sumsq is
-    set to -1.
+    set to -1. With n_bad (dense X), adds to it the count forward's check_x
+    gives for this thread's parts (NaN/inf in X shows there; see forward).
     """
     cdef Py_ssize_t L = lay.n_layers, i
     cdef double sw_sum = _weight_sum(sw, nb), data_loss, penalty
     cdef floating* P = acts + nb * lay.cum[L - 1]
-    forward(lay, params, X, csr, nb, acts, P, team)
+    if n_bad != NULL:
+        n_bad[0] += forward(lay, params, X, csr, nb, acts, P, team, True)
+    else:
+        forward(lay, params, X, csr, nb, acts, P, team)
     data_loss = _output_loss(lay, P, Y, sw, nb, deltas + nb * lay.cum[L - 1],
                              partials, team)
     data_loss = loss_scale(lay.loss, lay.units[L]) * data_loss / sw_sum
@@ -753,7 +759,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
               double learning_rate, double momentum, bint nesterov,
               double beta_1, double beta_2, double epsilon, double alpha,
               floating[::1] work, double[::1] partials, double[::1] result,
-              int n_threads):
+              int n_threads, bint check_x=False):
     """Run every mini-batch of one epoch: gather, forward, backward, update.
 
     Parameters
@@ -772,6 +778,11 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     work, partials : workspaces sized by spec.workspace_sizes(batch_size)
     result : (2,) float64 (IN/OUT): result[0] += sum_b loss_b * len_b,
         result[1] is Adam's step count t, advanced once per batch.
+    check_x : look for NaN/inf in a dense X while the epoch runs, through each
+        batch's first-layer product (see forward), so that X needs no pass of
+        its own. Returns the number of batch parts where the product was not
+        finite: 0 proves X finite, else the caller checks X itself (a finite
+        X can overflow there too). Returns 0 without check_x.
 
     One parallel region runs the whole epoch: every thread walks the same
     batches, gathers its share of each batch's rows and runs its parts of
@@ -807,6 +818,9 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef double* sum_partials = row_partials + _n_blocks(B, ROW_BLOCK)
     cdef double* l2_parts = sum_partials + _n_blocks(lay.n_coefs, SUM_BLOCK)
     cdef double sumsq
+    cdef Py_ssize_t n_bad
+    cdef long long bad_total = 0
+    cdef bint check = check_x and X is not None
     cdef int n_team = _team_size(lay, B, n_threads)
     cdef Team team
     cdef Step step, my_step
@@ -826,6 +840,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         my_step = step
         my_csr = csr
         sumsq = -1.0  # ||W||^2 unknown until the first batch computes it
+        n_bad = 0
         acc = acc0
         t = t0
         last_check = fastmlp_now()
@@ -874,9 +889,11 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                               &state_b[0], &my_step, xb,
                               NULL if csrp == NULL else &my_csr, yb, sb, nb, acts,
                               deltas, row_partials, sum_partials, l2_parts, &sumsq,
-                              alpha, &team)
+                              alpha, &team, &n_bad if check else NULL)
             acc = acc + loss * nb
             start = start + nb
+        if n_bad > 0:
+            fastmlp_omp_atomic_add(&bad_total, n_bad)
         if team.tid == 0:
             shared[1] = acc
             shared[2] = <double>t
@@ -884,6 +901,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     result[1] = shared[2]
     if shared[0] != 0.0:
         _reraise()
+    return bad_total
 
 
 def loss_grad(NetSpec spec, const floating[::1] params, floating[::1] grads,

@@ -5,3 +5,4 @@ cdef extern from "fastmlp_omp.h":
     int fastmlp_omp_thread_num() noexcept nogil
     int fastmlp_omp_num_threads() noexcept nogil
     void fastmlp_omp_barrier() noexcept nogil
+    void fastmlp_omp_atomic_add(long long* x, long long v) noexcept nogil
