@@ -17,7 +17,8 @@ from fastmlp import MLPClassifier
 rng = np.random.RandomState(0)
 X = rng.randn(20000, 300).astype(np.float32)
 y = (X[:, 0] > 0).astype(int)
-clf = MLPClassifier(hidden_layer_sizes=(256, 256), solver=sys.argv[1], max_iter=100000,
+hidden = tuple(int(h) for h in sys.argv[2].split(","))
+clf = MLPClassifier(hidden_layer_sizes=hidden, solver=sys.argv[1], max_iter=100000,
                     tol=0.0, n_iter_no_change=np.inf, random_state=0)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -31,10 +32,13 @@ print(json.dumps({"warnings": [str(w.message) for w in caught], "finite": finite
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_sigint_stops_fit_with_sklearns_warning(solver):
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, solver], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("solver, hidden", [
+    ("adam", "256,256"), ("sgd", "256,256"),
+    ("sgd", "4"),  # too small to share between threads: one thread trains
+])
+def test_sigint_stops_fit_with_sklearns_warning(solver, hidden):
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, solver, hidden],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "fitting"
         time.sleep(1.5)  # well inside the first epochs
@@ -51,7 +55,7 @@ def test_sigint_stops_fit_with_sklearns_warning(solver):
     assert report["finite"]
     assert report["accuracy"] > 0.5  # the weights trained so far are usable
     assert waited < 10
-    print(f"{solver}: stopped {waited * 1000:.0f} ms after SIGINT")
+    print(f"{solver} {hidden}: stopped {waited * 1000:.0f} ms after SIGINT")
 
 
 LBFGS_CHILD = r"""
