@@ -15,6 +15,9 @@ biases; S the batch's sum of sample weights):
 
     g := (g_raw + alpha W) / S
 
+(computed as (g_raw + alpha W) * (1 / S) in the sgd/adam loops, within an
+ulp of the division; see src/fastmlp_step.h)
+
 SGD with momentum mu and rate lr (scikit-learn's formulation):
 
     v     := mu v - lr g
