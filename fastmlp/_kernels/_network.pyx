@@ -66,7 +66,7 @@ from fastmlp._kernels._ops cimport (
     activation_derivative, bias_activation, loss_scale, output_delta_loss,
 )
 from fastmlp._kernels._optim cimport (
-    ADAM, NO_STEP, SGD, Step, adam_rate, finish_and_step,
+    ADAM, NO_STEP, SGD, Step, adam_rate, finish_and_step, step_block,
 )
 
 cdef extern from "Python.h":
@@ -482,45 +482,23 @@ cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
             gb[j] += D[i * cols + j]
 
 
-cdef double _step_run(const Step* step, floating* params, floating* grads,
-                      floating* state_a, floating* state_b, Py_ssize_t off,
-                      Py_ssize_t n, floating alpha, floating sw_sum,
-                      bint want_sumsq) noexcept nogil:
-    """finish_and_step on the n contiguous elements at offset off; with
-    want_sumsq, in SUM_BLOCK tiles, returning the sum of the tiles' sums of
-    squares of the new parameters (each squared inside the step's loop)."""
-    cdef Py_ssize_t i0 = off, m
-    cdef double total = 0.0, tile
-    if not want_sumsq:
-        finish_and_step(step, params + off, grads + off, state_a + off,
-                        state_b + off, n, alpha, sw_sum)
-        return 0.0
-    while i0 < off + n:
-        m = min(<Py_ssize_t>SUM_BLOCK, off + n - i0)
-        finish_and_step(step, params + i0, grads + i0, state_a + i0,
-                        state_b + i0, m, alpha, sw_sum, &tile)
-        total += tile
-        i0 += m
-    return total
-
-
 cdef double _finish_rows(const Step* step, floating* params, floating* grads,
                          floating* state_a, floating* state_b, Py_ssize_t off,
                          Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
                          floating alpha, floating sw_sum, bint want_sumsq) noexcept nogil:
-    """finish_and_step on a rows x cols block at offset off, row stride ld.
+    """The sgd/adam step of a rows x cols block at offset off, row stride ld.
 
     Returns the sum of squares of the block's new parameters if want_sumsq
-    (the next batch's L2 term, read while the block is in cache), else 0.
+    (the next batch's L2 term, squared inside the step's loop, in runs of
+    SUM_BLOCK: a contiguous block is one run of rows * cols), else 0.
     """
-    cdef Py_ssize_t i
     cdef double total = 0.0
     if cols == ld:  # contiguous: one run
-        return _step_run(step, params, grads, state_a, state_b, off, rows * cols,
-                         alpha, sw_sum, want_sumsq)
-    for i in range(rows):
-        total += _step_run(step, params, grads, state_a, state_b, off + i * ld, cols,
-                           alpha, sw_sum, want_sumsq)
+        cols = rows * cols
+        ld = cols
+        rows = 1
+    step_block(step, params + off, grads + off, state_a + off, state_b + off, rows,
+               cols, ld, SUM_BLOCK, alpha, sw_sum, &total if want_sumsq else NULL)
     return total
 
 

@@ -36,19 +36,50 @@ from libc.math cimport sqrt, pow
 
 
 cdef extern from "fastmlp_step.h":
-    void fastmlp_sgd_f(float* p, const float* g_raw, float* v, Py_ssize_t n,
-                       float lr, float mu, int nesterov, float alpha,
-                       float sw_sum, double* sumsq) noexcept nogil
-    void fastmlp_sgd_d(double* p, const double* g_raw, double* v, Py_ssize_t n,
-                       double lr, double mu, int nesterov, double alpha,
-                       double sw_sum, double* sumsq) noexcept nogil
+    void fastmlp_sgd_f(float* p, const float* g_raw, float* v, Py_ssize_t rows,
+                       Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, float lr,
+                       float mu, int nesterov, float alpha, float sw_sum,
+                       double* sumsq) noexcept nogil
+    void fastmlp_sgd_d(double* p, const double* g_raw, double* v, Py_ssize_t rows,
+                       Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, double lr,
+                       double mu, int nesterov, double alpha, double sw_sum,
+                       double* sumsq) noexcept nogil
     void fastmlp_adam_f(float* p, const float* g_raw, float* m, float* v,
-                        Py_ssize_t n, float lr_t, float b1, float b2, float eps,
+                        Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                        Py_ssize_t tile, float lr_t, float b1, float b2, float eps,
                         float alpha, float sw_sum, double* sumsq) noexcept nogil
     void fastmlp_adam_d(double* p, const double* g_raw, double* m, double* v,
-                        Py_ssize_t n, double lr_t, double b1, double b2,
+                        Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
+                        Py_ssize_t tile, double lr_t, double b1, double b2,
                         double eps, double alpha, double sw_sum,
                         double* sumsq) noexcept nogil
+
+
+cdef void step_block(const Step* step, floating* params, floating* grads,
+                     floating* state_a, floating* state_b, Py_ssize_t rows,
+                     Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, floating alpha,
+                     floating sw_sum, double* sumsq) noexcept nogil:
+    """sgd/adam step of a rows x cols block at row stride ld (the buffers
+    share that layout), from raw gradients, in one call. If sumsq is not
+    NULL it receives the sum of squares of the new params, summed in runs of
+    at most ``tile`` elements of a row (see src/fastmlp_step.h)."""
+    if step.solver == SGD:
+        if floating is float:
+            fastmlp_sgd_f(params, grads, state_a, rows, cols, ld, tile,
+                          <float>step.lr, <float>step.momentum, step.nesterov, alpha,
+                          sw_sum, sumsq)
+        else:
+            fastmlp_sgd_d(params, grads, state_a, rows, cols, ld, tile, step.lr,
+                          step.momentum, step.nesterov, alpha, sw_sum, sumsq)
+    else:
+        if floating is float:
+            fastmlp_adam_f(params, grads, state_a, state_b, rows, cols, ld, tile,
+                           <float>step.lr, <float>step.beta_1, <float>step.beta_2,
+                           <float>step.epsilon, alpha, sw_sum, sumsq)
+        else:
+            fastmlp_adam_d(params, grads, state_a, state_b, rows, cols, ld, tile,
+                           step.lr, step.beta_1, step.beta_2, step.epsilon, alpha,
+                           sw_sum, sumsq)
 
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
@@ -59,26 +90,14 @@ cdef void finish_and_step(const Step* step, floating* params, floating* grads,
     (serial). With NO_STEP the finished gradient is written back to grads;
     otherwise it is used in the same pass and grads keep the raw sums, and
     if sumsq is not NULL it receives the sum of squares of the new params
-    (n <= SUM_BLOCK; summed as _network's _block_sumsq does)."""
+    (one run: see step_block)."""
     cdef Py_ssize_t i
-    if step.solver == SGD:
-        if floating is float:
-            fastmlp_sgd_f(params, grads, state_a, n, <float>step.lr,
-                          <float>step.momentum, step.nesterov, alpha, sw_sum, sumsq)
-        else:
-            fastmlp_sgd_d(params, grads, state_a, n, step.lr, step.momentum,
-                          step.nesterov, alpha, sw_sum, sumsq)
-    elif step.solver == ADAM:
-        if floating is float:
-            fastmlp_adam_f(params, grads, state_a, state_b, n, <float>step.lr,
-                           <float>step.beta_1, <float>step.beta_2,
-                           <float>step.epsilon, alpha, sw_sum, sumsq)
-        else:
-            fastmlp_adam_d(params, grads, state_a, state_b, n, step.lr, step.beta_1,
-                           step.beta_2, step.epsilon, alpha, sw_sum, sumsq)
-    else:
+    if step.solver == NO_STEP:
         for i in range(n):
             grads[i] = (grads[i] + alpha * params[i]) / sw_sum
+    else:
+        step_block(step, params, grads, state_a, state_b, 1, n, n, max(n, 1), alpha,
+                   sw_sum, sumsq)
 
 
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
