@@ -9,9 +9,13 @@ Workloads (../shared/DESIGN.md section 4):
     W5 regression      100000x20 synthetic, (64,64) relu, adam, batch 64, squared error, float64
     P  predict         W2's model on 60000 rows, float32 (throughput and 1-row latency)
 
-Every epoch of every library is timed in turn (interleaved, so a busy machine
-slows all of them alike) and the median epoch is reported as training
-samples/s. scikit-learn is driven one epoch per ``partial_fit`` call, and so is
+The libraries take turns, round after round (so a busy machine slows all of
+them alike); in each turn a library runs consecutive epochs for at least
+0.2 s (0.05 s with --quick; a single epoch if it is longer), each timed, and
+the median epoch is reported as training samples/s. Turns rather than single
+epochs: OpenMP and OpenBLAS threads keep spinning for a while after their
+work, so a 2-ms W1 epoch timed right after another library's ran 2-10x
+slower, for every library, at 2 threads (measured here). scikit-learn is driven one epoch per ``partial_fit`` call, and so is
 fastmlp; PyTorch runs a tight manual loop over pre-made tensors with the same
 architecture, batch size, optimizer and thread count.
 
@@ -190,13 +194,17 @@ def run_training(name, threads, scale, epochs, min_time, use_torch):
     times = {lib: [] for lib in runners}
     with threadpool_limits(threads, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for lib, run in runners.items():  # warm-up epoch (allocation, first touch)
+        turn = {}  # epochs per turn, from the warm-up epoch (allocation, first touch)
+        for lib, run in runners.items():
+            t0 = time.perf_counter()
             run()
+            turn[lib] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
         for _ in range(epochs):
             for lib, run in runners.items():
-                t0 = time.perf_counter()
-                run()
-                times[lib].append(time.perf_counter() - t0)
+                for _ in range(turn[lib]):
+                    t0 = time.perf_counter()
+                    run()
+                    times[lib].append(time.perf_counter() - t0)
     result = {lib: len(X) / float(np.median(t)) for lib, t in times.items()}
     result["limit"] = limit_samples_per_s(name, X.shape[1], n_outputs, threads, min_time)
     result["rows"] = len(X)
@@ -297,7 +305,8 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run (tests)")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,P")
-    parser.add_argument("--epochs", type=int, help="timed epochs per library")
+    parser.add_argument("--epochs", type=int,
+                        help="rounds of turns (each turn: one or more timed epochs)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--png", help="write the plot here (needs matplotlib)")
