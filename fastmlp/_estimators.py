@@ -119,14 +119,21 @@ class _BaseMLP(BaseEstimator):
             return self._fit_checked(X, y, sample_weight, incremental, hidden, first_pass,
                                      defer_check)
         except Exception:
-            if defer_check:  # scikit-learn would have raised for X's NaN/inf first
-                self._raise_if_not_finite(X_given)
+            # scikit-learn would have raised for X's NaN/inf before anything else
+            error = self._nonfinite_x_error(X_given) if defer_check else None
+            if error is not None:
+                raise error from None
             raise
 
-    def _raise_if_not_finite(self, X):
-        """scikit-learn's error if X is a fast-path array holding NaN or inf."""
+    def _nonfinite_x_error(self, X):
+        """scikit-learn's error (to raise) if X is a fast-path array holding
+        NaN or inf, else None."""
         if self._fast_input(X, check_finite=False) and not np.isfinite(X).all():
-            self._validate_predict_input(X)
+            try:
+                self._validate_predict_input(X)
+            except ValueError as error:
+                return error
+        return None
 
     def _fit_checked(self, X, y, sample_weight, incremental, hidden, first_pass,
                      defer_check):

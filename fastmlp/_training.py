@@ -206,8 +206,10 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
                 partials, result, n_threads, x_unchecked,
             )
             if x_unchecked:
-                if n_suspect:  # NaN/inf, or a finite X whose product overflowed
-                    est._raise_if_not_finite(X)
+                # NaN/inf seen, or a finite X whose product overflowed
+                error = est._nonfinite_x_error(X) if n_suspect else None
+                if error is not None:
+                    raise error
                 x_unchecked = False
             opt.t = int(result[1])
             est.n_iter_ += 1
@@ -251,8 +253,9 @@ def fit_stochastic(est, spec, X, Y, sample_weight, rng, incremental, n_threads, 
                 )
     except KeyboardInterrupt:
         # The kernel stopped between mini-batches; keep what was trained.
-        if x_unchecked:  # (the rows it did not reach)
-            est._raise_if_not_finite(X)
+        error = est._nonfinite_x_error(X) if x_unchecked else None  # (rows not reached)
+        if error is not None:
+            raise error from None
         opt.t = int(result[1])
         warnings.warn("Training interrupted by user.")
 
