@@ -1,4 +1,5 @@
-/* Optimizer steps over a contiguous run of parameters, float and double.
+/* Optimizer steps over a block of parameters (rows at a stride), float and
+ * double.
  *
  * The formulas are documented in fastmlp/_kernels/_optim.pyx, which calls
  * these. They live in C only so that x86-64 builds can carry a second,

@@ -4,8 +4,9 @@ Design: all weights and biases live in one contiguous buffer (coefs then
 intercepts), and so do their gradients and the optimizer state, so a step is
 an element-wise loop. The network kernel applies it block by block, right
 after the GEMM that produced a block of the gradient (still in cache), through
-``finish_and_step``, which finishes the gradient from its raw sum in the same
-pass (the finished gradient is never stored). Element-wise work gives the same
+``step_block`` (a rows x cols block at a row stride, in one call), which
+finishes the gradient from its raw sum in the same pass (the finished
+gradient is never stored) and can sum the squares of the new parameters. Element-wise work gives the same
 bits however the buffer is split, so results do not depend on n_threads.
 The loops themselves are written in C (src/fastmlp_step.h), which lets x86-64
 builds carry an AVX2 copy picked at load time (same bits, wider vectors).
