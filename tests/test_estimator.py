@@ -12,6 +12,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastmlp
 
+from _snapshot import assert_unchanged, snapshot
+
 
 @pytest.fixture(autouse=True)
 def _quiet():
@@ -109,44 +111,25 @@ def test_unfitted_predict_is_not_fitted_error():
         fastmlp.MLPRegressor().predict(X)
 
 
-def _snapshot(est):
-    return {k: (v.copy() if isinstance(v, np.ndarray) else
-                [a.copy() for a in v] if isinstance(v, list) and v and isinstance(v[0], np.ndarray)
-                else v) for k, v in vars(est).items() if k.endswith("_")}
-
-
-def _assert_unchanged(est, before):
-    after = _snapshot(est)
-    assert after.keys() == before.keys()
-    for k, v in before.items():
-        if isinstance(v, list) and v and isinstance(v[0], np.ndarray):
-            for a, b in zip(after[k], v):
-                np.testing.assert_array_equal(a, b)
-        elif isinstance(v, np.ndarray):
-            np.testing.assert_array_equal(after[k], v)
-        else:
-            assert after[k] == v or (v != v and after[k] != after[k]), k
-
-
 def test_failed_fit_leaves_fitted_model_untouched():
     clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
-    before = _snapshot(clf)
+    before = snapshot(clf)
     with pytest.raises(ValueError):
         clf.fit(np.where(X > 1.5, np.nan, X), y)
-    _assert_unchanged(clf, before)
+    assert_unchanged(clf, before)
     with pytest.raises(ValueError):
         clf.set_params(warm_start=True).fit(X, np.where(y, "a", "b"))  # new classes
-    _assert_unchanged(clf, before)
+    assert_unchanged(clf, before)
 
 
 def test_failed_partial_fit_leaves_model_untouched():
     clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
     clf.partial_fit(X, y, classes=[0, 1])
-    before = _snapshot(clf)
+    before = snapshot(clf)
     optimizer_state = clf._optimizer.state_a.copy()
     with pytest.raises(ValueError, match="classes not in"):
         clf.partial_fit(X, y + 1)
-    _assert_unchanged(clf, before)
+    assert_unchanged(clf, before)
     np.testing.assert_array_equal(clf._optimizer.state_a, optimizer_state)
 
 
@@ -160,12 +143,12 @@ def test_invalid_n_threads_raises():
 def test_divergence_raises_and_keeps_the_previous_model():
     reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=2,
                                random_state=0).fit(X, X[:, 0])
-    before = _snapshot(reg)
+    before = snapshot(reg)
     huge = X * 1e200
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         with np.errstate(all="ignore"):
             reg.set_params(learning_rate_init=1e3).fit(huge, huge[:, 0])
-    _assert_unchanged(reg, before)
+    assert_unchanged(reg, before)
 
 
 def test_pickle_clone_and_assigned_coefs():

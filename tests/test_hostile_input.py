@@ -10,6 +10,7 @@ from sklearn.datasets import load_iris
 
 import fastmlp
 from _child import run_python
+from _snapshot import assert_unchanged, snapshot
 
 pytest.importorskip("hypothesis")
 
@@ -83,20 +84,28 @@ def test_diverging_partial_fit_raises_and_keeps_the_fitted_model():
     np.testing.assert_array_equal(prediction, model.predict(X))
 
 
+def _fitted_iris_pair(dtype=np.float64, n_threads=None):
+    """(ours, theirs, X): the same small classifier fitted on iris by both."""
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                                 n_threads=n_threads)
+    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    return ours, theirs, X
+
+
 @pytest.mark.parametrize("n_rows, bad_row", [(1, 0), (20, 19), (700, 3), (5000, 4500)])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predict_on_nan_or_inf_raises_scikit_learns_error(n_rows, bad_row, bad, dtype):
     # Found anywhere: the 1-row path, one chunk, or one of several chunks
     # that threads take (the check runs inside predict's kernel).
-    X, y = load_iris(return_X_y=True)
-    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ours.fit(X.astype(dtype), y)
-        theirs.fit(X.astype(dtype), y)
-    X_test = np.tile(X.astype(dtype), (n_rows // len(X) + 1, 1))[:n_rows]
+    ours, theirs, X = _fitted_iris_pair(dtype)
+    X_test = np.tile(X, (n_rows // len(X) + 1, 1))[:n_rows]
     X_test[bad_row, 2] = bad
     with pytest.raises(ValueError) as theirs_error:
         theirs.predict_proba(X_test)
@@ -131,14 +140,7 @@ def test_a_layer_beyond_blas_32_bit_sizes_is_a_clear_error():
 def test_predict_finds_nan_or_inf_under_zero_weights(bad, column):
     # Large X is checked through its first-layer product: a non-finite value
     # must show there even where every weight it meets is zero (inf * 0).
-    X, y = load_iris(return_X_y=True)
-    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
-                                 n_threads=2)
-    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ours.fit(X, y)
-        theirs.fit(X, y)
+    ours, theirs, X = _fitted_iris_pair(n_threads=2)
     for model in (ours, theirs):
         model.coefs_[0][column] = 0.0
     X_test = np.tile(X, (5000 // len(X) + 1, 1))[:5000]
@@ -155,15 +157,7 @@ def test_predict_on_finite_x_whose_product_overflows_does_not_raise(n_rows):
     # float32 X near its largest value: X @ W_0 overflows to infinity, which
     # the kernel's check cannot tell from an infinite X; X itself is finite,
     # so predict goes on, as scikit-learn's does.
-    X, y = load_iris(return_X_y=True)
-    X = X.astype(np.float32)
-    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
-                                 n_threads=2)
-    theirs = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ours.fit(X, y)
-        theirs.fit(X, y)
+    ours, theirs, X = _fitted_iris_pair(np.float32, n_threads=2)
     X_test = np.tile(X, (n_rows // len(X) + 1, 1))[:n_rows]
     X_test[n_rows // 2] = np.finfo(np.float32).max
     with np.errstate(all="ignore"):
@@ -173,23 +167,6 @@ def test_predict_on_finite_x_whose_product_overflows_does_not_raise(n_rows):
     normal = np.ones(n_rows, dtype=bool)
     normal[n_rows // 2] = False
     np.testing.assert_allclose(got[normal], expected[normal], rtol=1e-4, atol=1e-6)
-
-
-def _snapshot(est):
-    return {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else
-                [np.array(a, copy=True) for a in v] if isinstance(v, list) else v)
-            for k, v in vars(est).items() if k.endswith("_")}
-
-
-def _assert_same(before, after):
-    assert before.keys() == after.keys()
-    for k in before:
-        if isinstance(before[k], list):
-            assert len(before[k]) == len(after[k])
-            for a, b in zip(before[k], after[k]):
-                np.testing.assert_array_equal(a, b)
-        else:
-            np.testing.assert_array_equal(before[k], after[k])
 
 
 def _ending(call):
@@ -220,11 +197,11 @@ def test_later_partial_fit_on_nan_or_inf_raises_like_sklearn_and_keeps_the_model
     row = {"first": 0, "middle": 1234, "last": len(X) - 1}[where]
     X_bad = X.copy()
     X_bad[row, 17] = bad
-    before = _snapshot(ours)
+    before = snapshot(ours)
     expected = _ending(lambda: theirs.partial_fit(X_bad, y))
     assert expected.startswith("ValueError: Input X contains")
     assert _ending(lambda: ours.partial_fit(X_bad, y)) == expected
-    _assert_same(before, _snapshot(ours))
+    assert_unchanged(ours, before)
     ours.partial_fit(X, y)  # and goes on as before
     theirs.partial_fit(X, y)
     assert ours.t_ == theirs.t_ == 2 * len(X)
