@@ -10,14 +10,17 @@ Workloads (../shared/DESIGN.md section 4):
     P  predict         W2's model on 60000 rows, float32 (throughput and 1-row latency)
 
 The libraries take turns, round after round (so a busy machine slows all of
-them alike); in each turn a library runs consecutive epochs for at least
-0.2 s (0.05 s with --quick; a single epoch if it is longer), each timed, and
-the median epoch is reported as training samples/s. Turns rather than single
-epochs: OpenMP and OpenBLAS threads keep spinning for a while after their
-work, so a 2-ms W1 epoch timed right after another library's ran 2-10x
-slower, for every library, at 2 threads (measured here). scikit-learn is driven one epoch per ``partial_fit`` call, and so is
-fastmlp; PyTorch runs a tight manual loop over pre-made tensors with the same
-architecture, batch size, optimizer and thread count.
+them alike). A turn starts with one untimed epoch (unless epochs take over
+2 s), then runs consecutive timed epochs for at least 0.2 s (0.05 s with
+--quick; at least one); the median epoch is reported as training samples/s.
+Turns of consecutive epochs, each started untimed, measure every library in
+its steady state: OpenMP and OpenBLAS threads keep spinning for a while after
+their work, and this VM is slow to resume a core left idle, so a 2-ms W1
+epoch timed right after another library's ran 2-20x slower, for every
+library, at 2 threads (measured here). scikit-learn is driven one epoch per
+``partial_fit`` call, and so is fastmlp; PyTorch runs a tight manual loop
+over pre-made tensors with the same architecture, batch size, optimizer and
+thread count.
 
 "limit" is the speed the machine's BLAS allows: the GEMM FLOPs one epoch
 really needs (forward, weight gradients, and deltas for every layer but the
@@ -61,6 +64,7 @@ WORKLOADS = {
     "W5": (100000,  20,      (64, 64),     "adam", 64,   np.float64, "reg"),
 }
 N_CLASSES = 10
+WARM_TURN_UNDER = 2.0  # seconds: shorter epochs get an untimed one per turn
 
 
 def make_data(name, scale):
@@ -176,6 +180,36 @@ class TorchMLP:
             return self.model(X)
 
 
+def take_turns(runners, rounds, min_time):
+    """Seconds of each timed epoch, per library: {name: [s, ...]}.
+
+    The libraries take turns, ``rounds`` times. A turn is one untimed epoch
+    (unless an epoch takes longer than WARM_TURN_UNDER seconds), then timed
+    epochs for at least min_time (at least one). The untimed epoch absorbs
+    what the previous turn left behind: another library's BLAS or OpenMP
+    threads still spinning on the other core, and cores this VM parked
+    while idle (measured here: a 2.5-ms W1 epoch took 10-50 ms right after
+    a scikit-learn epoch or a 50-ms pause, 2 threads).
+    """
+    times = {lib: [] for lib in runners}
+    timed, warm = {}, {}
+    for lib, run in runners.items():  # first epoch: allocation, first touch
+        t0 = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - t0
+        timed[lib] = max(1, int(min_time / max(seconds, 1e-9)))
+        warm[lib] = seconds < WARM_TURN_UNDER
+    for _ in range(rounds):
+        for lib, run in runners.items():
+            if warm[lib]:
+                run()
+            for _ in range(timed[lib]):
+                t0 = time.perf_counter()
+                run()
+                times[lib].append(time.perf_counter() - t0)
+    return times
+
+
 def run_training(name, threads, scale, epochs, min_time, use_torch):
     X, y = make_data(name, scale)
     task = WORKLOADS[name][6]
@@ -191,20 +225,9 @@ def run_training(name, threads, scale, epochs, min_time, use_torch):
     if use_torch:
         net = TorchMLP(name, X, y, threads)
         runners["pytorch"] = net.epoch
-    times = {lib: [] for lib in runners}
     with threadpool_limits(threads, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        turn = {}  # epochs per turn, from the warm-up epoch (allocation, first touch)
-        for lib, run in runners.items():
-            t0 = time.perf_counter()
-            run()
-            turn[lib] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
-        for _ in range(epochs):
-            for lib, run in runners.items():
-                for _ in range(turn[lib]):
-                    t0 = time.perf_counter()
-                    run()
-                    times[lib].append(time.perf_counter() - t0)
+        times = take_turns(runners, epochs, min_time)
     result = {lib: len(X) / float(np.median(t)) for lib, t in times.items()}
     result["limit"] = limit_samples_per_s(name, X.shape[1], n_outputs, threads, min_time)
     result["rows"] = len(X)

@@ -42,3 +42,12 @@ def test_concurrency_benchmark_smoke():
             if line.startswith(("fastmlp ", "scikit-learn "))]
     assert [(r[0], r[1]) for r in rows] == [(lib, n) for lib in ("fastmlp", "scikit-learn")
                                             for n in ("1", "64", "2048")]
+
+
+def test_replay_benchmark_smoke():
+    proc = run_python([str(BENCHMARKS / "bench_replay.py"), "--tiny", "--threads", "1",
+                       "--workloads", "W1,W5"], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:1] == ["workload"] and "replay/limit" in line for line in lines)
+    assert [line.split()[0] for line in lines if line.startswith(("W1 ", "W5 "))] == ["W1", "W5"]
