@@ -70,7 +70,9 @@ static inline void fastmlp_restore_fpmode(fastmlp_fpmode old) { (void)old; }
 
 /* Each function steps a rows x cols block of parameters at row stride ld
  * (p, the raw gradient and the state share the layout), each row in runs of
- * at most `tile` elements. If sumsq is not NULL it receives the sum of
+ * at most `tile` elements. With clear, each raw gradient element is set to 0
+ * once read, so that the next batch's GEMM can add into it (beta = 1)
+ * instead of BLAS zeroing it in a pass of its own. If sumsq is not NULL it receives the sum of
  * squares of the new p: within a run, element i goes to accumulator
  * i % LANES (the last n % LANES elements to accumulators 0, 1, ..., in
  * order), in T; a run's sum adds its accumulators in order in double; and
@@ -131,12 +133,14 @@ static inline void fastmlp_restore_fpmode(fastmlp_fpmode old) { (void)old; }
  * v = mu v - lr g; p += mu v - lr g (nesterov) or p += v. */
 #define FASTMLP_SGD_NESTEROV(T, k) do {                                        \
     T g = (g_raw[k] + alpha * p[k]) * inv_sw;                                  \
+    if (clear) g_raw[k] = 0;                                                   \
     T vk = mu * v[k] - lr * g;                                                 \
     v[k] = vk;                                                                 \
     p[k] += mu * vk - lr * g;                                                  \
 } while (0)
 #define FASTMLP_SGD_CLASSIC(T, k) do {                                         \
     T g = (g_raw[k] + alpha * p[k]) * inv_sw;                                  \
+    if (clear) g_raw[k] = 0;                                                   \
     T vk = mu * v[k] - lr * g;                                                 \
     v[k] = vk;                                                                 \
     p[k] += vk;                                                                \
@@ -146,9 +150,9 @@ static inline void fastmlp_restore_fpmode(fastmlp_fpmode old) { (void)old; }
  * compilers trust (restrict locals made GCC add aliasing checks, 9% slower
  * on W4); inlined, it is compiled for each clone. Returns the run's sum. */
 #define FASTMLP_DEFINE_SGD_RUN(NAME, T, ELEMENT)                               \
-static inline double NAME(T* FASTMLP_RESTRICT p, const T* FASTMLP_RESTRICT g_raw,          \
+static inline double NAME(T* FASTMLP_RESTRICT p, T* FASTMLP_RESTRICT g_raw,  \
                           T* FASTMLP_RESTRICT v, ptrdiff_t n, T lr, T mu,     \
-                          T alpha, T inv_sw, int want_sum)                     \
+                          T alpha, T inv_sw, int want_sum, int clear)          \
 {                                                                              \
     double total = 0.0;                                                        \
     ptrdiff_t i;                                                               \
@@ -159,20 +163,26 @@ static inline double NAME(T* FASTMLP_RESTRICT p, const T* FASTMLP_RESTRICT g_raw
 #define FASTMLP_DEFINE_SGD(NAME, T)                                            \
 FASTMLP_DEFINE_SGD_RUN(NAME##_nesterov, T, FASTMLP_SGD_NESTEROV)               \
 FASTMLP_DEFINE_SGD_RUN(NAME##_classic, T, FASTMLP_SGD_CLASSIC)                 \
-FASTMLP_WIDE static void NAME(T* p0, const T* g0, T* v0, ptrdiff_t rows,       \
+FASTMLP_WIDE static void NAME(T* p0, T* g0, T* v0, ptrdiff_t rows,             \
                               ptrdiff_t cols, ptrdiff_t ld, ptrdiff_t tile,    \
                               T lr, T mu, int nesterov, T alpha, T sw_sum,     \
-                              double* sumsq)                                   \
+                              int clear, double* sumsq)                        \
 {                                                                              \
     fastmlp_fpmode mode = fastmlp_flush_subnormals();                          \
     const T inv_sw = 1 / sw_sum;                                               \
     const int want = sumsq != NULL;                                            \
-    if (nesterov)                                                              \
+    if (nesterov && clear)                                                     \
         FASTMLP_FOR_RUNS(NAME##_nesterov(p0 + off, g0 + off, v0 + off, n, lr,  \
-                                         mu, alpha, inv_sw, want))             \
+                                         mu, alpha, inv_sw, want, 1))          \
+    else if (nesterov)                                                         \
+        FASTMLP_FOR_RUNS(NAME##_nesterov(p0 + off, g0 + off, v0 + off, n, lr,  \
+                                         mu, alpha, inv_sw, want, 0))          \
+    else if (clear)                                                            \
+        FASTMLP_FOR_RUNS(NAME##_classic(p0 + off, g0 + off, v0 + off, n, lr,   \
+                                        mu, alpha, inv_sw, want, 1))           \
     else                                                                       \
         FASTMLP_FOR_RUNS(NAME##_classic(p0 + off, g0 + off, v0 + off, n, lr,   \
-                                        mu, alpha, inv_sw, want))              \
+                                        mu, alpha, inv_sw, want, 0))           \
     fastmlp_restore_fpmode(mode);                                              \
 }
 
@@ -180,6 +190,7 @@ FASTMLP_WIDE static void NAME(T* p0, const T* g0, T* v0, ptrdiff_t rows,       \
  * p += (-lr_t m) / (sqrt(v) + eps). */
 #define FASTMLP_ADAM_ELEMENT(T, k) do {                                        \
     T g = (g_raw[k] + alpha * p[k]) * inv_sw;                                  \
+    if (clear) g_raw[k] = 0;                                                   \
     T mk = b1 * m[k] + one_b1 * g;                                             \
     T vk = b2 * v[k] + one_b2 * (g * g);                                       \
     m[k] = mk;                                                                 \
@@ -189,10 +200,10 @@ FASTMLP_WIDE static void NAME(T* p0, const T* g0, T* v0, ptrdiff_t rows,       \
 
 #define FASTMLP_DEFINE_ADAM(NAME, T)                                           \
 static inline double NAME##_run(T* FASTMLP_RESTRICT p,                         \
-                                const T* FASTMLP_RESTRICT g_raw,               \
+                                T* FASTMLP_RESTRICT g_raw,                     \
                                 T* FASTMLP_RESTRICT m, T* FASTMLP_RESTRICT v,  \
                                 ptrdiff_t n, T lr_t, T b1, T b2, T eps,        \
-                                T alpha, T inv_sw, int want_sum)               \
+                                T alpha, T inv_sw, int want_sum, int clear)    \
 {                                                                              \
     const T one_b1 = 1 - b1, one_b2 = 1 - b2;                                  \
     double total = 0.0;                                                        \
@@ -200,16 +211,20 @@ static inline double NAME##_run(T* FASTMLP_RESTRICT p,                         \
     FASTMLP_STEP_RUN(T, FASTMLP_ADAM_ELEMENT)                                  \
     return total;                                                              \
 }                                                                              \
-FASTMLP_WIDE static void NAME(T* p0, const T* g0, T* m0, T* v0, ptrdiff_t rows,\
+FASTMLP_WIDE static void NAME(T* p0, T* g0, T* m0, T* v0, ptrdiff_t rows,      \
                               ptrdiff_t cols, ptrdiff_t ld, ptrdiff_t tile,    \
                               T lr_t, T b1, T b2, T eps, T alpha, T sw_sum,    \
-                              double* sumsq)                                   \
+                              int clear, double* sumsq)                        \
 {                                                                              \
     fastmlp_fpmode mode = fastmlp_flush_subnormals();                          \
     const T inv_sw = 1 / sw_sum;                                               \
     const int want = sumsq != NULL;                                            \
-    FASTMLP_FOR_RUNS(NAME##_run(p0 + off, g0 + off, m0 + off, v0 + off, n,     \
-                                lr_t, b1, b2, eps, alpha, inv_sw, want))       \
+    if (clear)                                                                 \
+        FASTMLP_FOR_RUNS(NAME##_run(p0 + off, g0 + off, m0 + off, v0 + off, n, \
+                                    lr_t, b1, b2, eps, alpha, inv_sw, want, 1))\
+    else                                                                       \
+        FASTMLP_FOR_RUNS(NAME##_run(p0 + off, g0 + off, m0 + off, v0 + off, n, \
+                                    lr_t, b1, b2, eps, alpha, inv_sw, want, 0))\
     fastmlp_restore_fpmode(mode);                                              \
 }
 

@@ -181,6 +181,28 @@ def test_warm_start_continuation_matches_sklearn(Est, data):
     assert worst_difference(ours, theirs) <= 1e-6
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_large_weight_gradients_match_sklearn_across_batches_and_calls(solver, n_threads):
+    """Weight gradients of >= 2**21 multiply-adds take another path: the GEMM
+    adds into a gradient the previous step cleared (see backward). Batches,
+    epochs, partial_fit calls and a warm start all follow scikit-learn."""
+    X, y = make_classification(n_samples=256, n_features=300, n_informative=20,
+                               n_classes=3, random_state=0)
+    params = dict(solver=solver, hidden_layer_sizes=(128, 64), batch_size=64, max_iter=3,
+                  learning_rate_init=0.01, alpha=1e-3, random_state=0)
+    assert 64 * 300 * 128 >= 2**21 > 64 * 128 * 64  # one layer of each kind
+    ours = fastmlp.MLPClassifier(n_threads=n_threads, warm_start=True, **params)
+    theirs = sk.MLPClassifier(warm_start=True, **params)
+    fit_both(ours, theirs, X, y)
+    fit_both(ours, theirs, X, y)  # warm start
+    for chunk in np.array_split(np.arange(len(X)), 2):
+        ours.partial_fit(X[chunk], y[chunk])
+        theirs.partial_fit(X[chunk], y[chunk])
+    assert ours.t_ == theirs.t_
+    assert worst_difference(ours, theirs) <= 1e-6
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 @pytest.mark.parametrize("solver, dtype", [("adam", np.float64), ("sgd", np.float32),
                                            ("lbfgs", np.float64)])

@@ -52,7 +52,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastmlp._kernels._blas cimport gemm, NoTrans, Transpose
 from fastmlp._kernels._math cimport fastmlp_now, fastmlp_prefetch
@@ -83,6 +83,7 @@ cdef enum:
     SUM_BLOCK = 4096         # elements per partial sum
     PREDICT_CHUNK = 1024     # rows per forward pass in predict and L-BFGS
     COL_BLOCK = 64           # columns of W_0 per task in the sparse gradient
+    CLEAR_MIN_MACS = 2097152 # weight gradients the step clears (see backward)
 
 cdef double CHECK_SECONDS = 0.005
 
@@ -489,8 +490,10 @@ cdef void _add_column_sums(floating* gb, const floating* D, Py_ssize_t nb,
 cdef double _finish_rows(const Step* step, floating* params, floating* grads,
                          floating* state_a, floating* state_b, Py_ssize_t off,
                          Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
-                         floating alpha, floating sw_sum, bint want_sumsq) noexcept nogil:
-    """The sgd/adam step of a rows x cols block at offset off, row stride ld.
+                         floating alpha, floating sw_sum, bint want_sumsq,
+                         bint clear=False) noexcept nogil:
+    """The sgd/adam step of a rows x cols block at offset off, row stride ld
+    (with clear, the raw gradients are set to 0 as they are read).
 
     Returns the sum of squares of the block's new parameters if want_sumsq
     (the next batch's L2 term, squared inside the step's loop, in runs of
@@ -502,7 +505,7 @@ cdef double _finish_rows(const Step* step, floating* params, floating* grads,
         ld = cols
         rows = 1
     step_block(step, params + off, grads + off, state_a + off, state_b + off, rows,
-               cols, ld, SUM_BLOCK, alpha, sw_sum, &total if want_sumsq else NULL)
+               cols, ld, SUM_BLOCK, alpha, sw_sum, &total if want_sumsq else NULL, clear)
     return total
 
 
@@ -523,6 +526,14 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     GEMM parts follow the shape (see forward): the weight gradient is cut along
     W's rows when D_{l+1} is the smaller operand to repack, else its columns.
     Biases are summed and stepped by the team's last thread.
+    Weight gradients of CLEAR_MIN_MACS or more multiply-adds are added into
+    (beta = 1), not written, and their step clears them as it reads them:
+    BLAS's blocked GEMM otherwise zeroes its output in a pass of its own for
+    beta = 0 (4.7% of W3's time here), and 0 + x = x, so the bits are the
+    same. Their blocks must therefore be 0 on entry (run_epoch zeroes grads
+    once; each step leaves them 0). Smaller ones go to BLAS's small-matrix
+    kernels, which write beta = 0 outputs directly (and which a cleared,
+    re-read gradient would slow down: W4).
     With a step, l2_parts (L * MAX_PARTS, or NULL) receives the sum of squares
     of the new W_l of each part, at l * MAX_PARTS + p (zeros elsewhere).
     Returns with the team's own parts done: the caller waits for the team.
@@ -535,8 +546,8 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     cdef floating* D_in
     cdef floating* gW
     cdef Py_ssize_t w_off, b_off
-    cdef floating beta = 1 if accumulate else 0
-    cdef bint by_cols, fused = step.solver != NO_STEP
+    cdef bint by_cols, clear, fused = step.solver != NO_STEP
+    cdef floating beta_w
     cdef double sumsq
     cdef floating a = <floating>alpha
     cdef floating s = <floating>sw_sum
@@ -597,6 +608,8 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
             by_cols = u_out >= u_in
             extent = u_out if by_cols else u_in
             parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+            clear = fused and <double>nb * u_in * u_out >= CLEAR_MIN_MACS
+            beta_w = 1 if accumulate or clear else 0
             if want_l2 and _mine(team, 0):  # slots of parts this shape lacks
                 for p in range(parts, MAX_PARTS):
                     l2_parts[l * MAX_PARTS + p] = 0.0
@@ -607,17 +620,18 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                 sz = _part_size(extent, parts, p)
                 if by_cols:
                     gemm(Transpose, NoTrans, u_in, sz, nb, <floating>1, A_in, u_in,
-                         D_out + s0, u_out, beta, gW + s0, u_out)
+                         D_out + s0, u_out, beta_w, gW + s0, u_out)
                     if fused:
                         sumsq = _finish_rows(step, params, grads, state_a, state_b,
-                                             w_off + s0, u_in, sz, u_out, a, s, want_l2)
+                                             w_off + s0, u_in, sz, u_out, a, s, want_l2,
+                                             clear)
                 else:
                     gemm(Transpose, NoTrans, sz, u_out, nb, <floating>1, A_in + s0,
-                         u_in, D_out, u_out, beta, gW + s0 * u_out, u_out)
+                         u_in, D_out, u_out, beta_w, gW + s0 * u_out, u_out)
                     if fused:
                         sumsq = _finish_rows(step, params, grads, state_a, state_b,
                                              w_off + s0 * u_out, sz, u_out, u_out, a,
-                                             s, want_l2)
+                                             s, want_l2, clear)
                 if want_l2:
                     l2_parts[l * MAX_PARTS + p] = sumsq
 
@@ -747,7 +761,9 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     Parameters
     ----------
     spec : NetSpec
-    params, grads : (n_params,) flat buffers (IN/OUT, OUT)
+    params : (n_params,) flat buffer (IN/OUT)
+    grads : (n_params,) workspace for the raw gradients (set to 0 first; its
+        content on return is no gradient: the steps clear large ones)
     state_a, state_b : (n_params,) optimizer state (IN/OUT): the velocity
         (state_b unused) for sgd; the first and second moments for adam.
     X : (n, units[0]) dense input, or None with X_data/X_indices/X_indptr
@@ -813,6 +829,7 @@ def run_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     step.beta_2 = beta_2
     step.epsilon = epsilon
     shared[0] = 0.0
+    memset(&grads[0], 0, lay.n_coefs * sizeof(floating))  # see backward (clear)
     _clear_csr(&csr)
     if X is None:
         _set_csr(&csr, X_data, X_indices, X_indptr)

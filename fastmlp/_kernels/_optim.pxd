@@ -18,7 +18,7 @@ cdef enum:
 cdef void step_block(const Step* step, floating* params, floating* grads,
                      floating* state_a, floating* state_b, Py_ssize_t rows,
                      Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, floating alpha,
-                     floating sw_sum, double* sumsq) noexcept nogil
+                     floating sw_sum, double* sumsq, bint clear=*) noexcept nogil
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
                           floating* state_a, floating* state_b, Py_ssize_t n,

@@ -37,50 +37,52 @@ from libc.math cimport sqrt, pow
 
 
 cdef extern from "fastmlp_step.h":
-    void fastmlp_sgd_f(float* p, const float* g_raw, float* v, Py_ssize_t rows,
+    void fastmlp_sgd_f(float* p, float* g_raw, float* v, Py_ssize_t rows,
                        Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, float lr,
-                       float mu, int nesterov, float alpha, float sw_sum,
+                       float mu, int nesterov, float alpha, float sw_sum, int clear,
                        double* sumsq) noexcept nogil
-    void fastmlp_sgd_d(double* p, const double* g_raw, double* v, Py_ssize_t rows,
+    void fastmlp_sgd_d(double* p, double* g_raw, double* v, Py_ssize_t rows,
                        Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, double lr,
-                       double mu, int nesterov, double alpha, double sw_sum,
+                       double mu, int nesterov, double alpha, double sw_sum, int clear,
                        double* sumsq) noexcept nogil
-    void fastmlp_adam_f(float* p, const float* g_raw, float* m, float* v,
+    void fastmlp_adam_f(float* p, float* g_raw, float* m, float* v,
                         Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
                         Py_ssize_t tile, float lr_t, float b1, float b2, float eps,
-                        float alpha, float sw_sum, double* sumsq) noexcept nogil
-    void fastmlp_adam_d(double* p, const double* g_raw, double* m, double* v,
+                        float alpha, float sw_sum, int clear,
+                        double* sumsq) noexcept nogil
+    void fastmlp_adam_d(double* p, double* g_raw, double* m, double* v,
                         Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld,
                         Py_ssize_t tile, double lr_t, double b1, double b2,
-                        double eps, double alpha, double sw_sum,
+                        double eps, double alpha, double sw_sum, int clear,
                         double* sumsq) noexcept nogil
 
 
 cdef void step_block(const Step* step, floating* params, floating* grads,
                      floating* state_a, floating* state_b, Py_ssize_t rows,
                      Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, floating alpha,
-                     floating sw_sum, double* sumsq) noexcept nogil:
+                     floating sw_sum, double* sumsq, bint clear=False) noexcept nogil:
     """sgd/adam step of a rows x cols block at row stride ld (the buffers
     share that layout), from raw gradients, in one call. If sumsq is not
     NULL it receives the sum of squares of the new params, summed in runs of
-    at most ``tile`` elements of a row (see src/fastmlp_step.h)."""
+    at most ``tile`` elements of a row (see src/fastmlp_step.h). With clear,
+    the raw gradients are set to 0 as they are read."""
     if step.solver == SGD:
         if floating is float:
             fastmlp_sgd_f(params, grads, state_a, rows, cols, ld, tile,
                           <float>step.lr, <float>step.momentum, step.nesterov, alpha,
-                          sw_sum, sumsq)
+                          sw_sum, clear, sumsq)
         else:
             fastmlp_sgd_d(params, grads, state_a, rows, cols, ld, tile, step.lr,
-                          step.momentum, step.nesterov, alpha, sw_sum, sumsq)
+                          step.momentum, step.nesterov, alpha, sw_sum, clear, sumsq)
     else:
         if floating is float:
             fastmlp_adam_f(params, grads, state_a, state_b, rows, cols, ld, tile,
                            <float>step.lr, <float>step.beta_1, <float>step.beta_2,
-                           <float>step.epsilon, alpha, sw_sum, sumsq)
+                           <float>step.epsilon, alpha, sw_sum, clear, sumsq)
         else:
             fastmlp_adam_d(params, grads, state_a, state_b, rows, cols, ld, tile,
                            step.lr, step.beta_1, step.beta_2, step.epsilon, alpha,
-                           sw_sum, sumsq)
+                           sw_sum, clear, sumsq)
 
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
