@@ -64,6 +64,7 @@ WORKLOADS = {
     "W5": (100000,  20,      (64, 64),     "adam", 64,   np.float64, "reg"),
 }
 N_CLASSES = 10
+PREDICT_CHUNK = 1024   # rows per forward pass in fastmlp's predict
 WARM_TURN_UNDER = 2.0  # seconds: shorter epochs get an untimed one per turn
 
 
@@ -260,14 +261,20 @@ def run_predict(models, threads, repeats, min_time):
                 fn(row)
                 lat.append(time.perf_counter() - t0)
             out[lib + "_latency_us"] = 1e6 * float(np.median(lat))
-        # Forward-pass limit: the forward GEMMs only, for 1024-row chunks.
-        units = [X.shape[1], *WORKLOADS["W2"][2], N_CLASSES]
-        chunk = 1024
-        seconds = sum(gemm_seconds(chunk, b, a, False, False, np.float32, min_time)
-                      for a, b in zip(units[:-1], units[1:]))
-    out["limit"] = chunk / seconds
+    out["limit"] = predict_limit(X.shape[1], threads, min_time)
     out["rows"] = len(X)
     return out
+
+
+def predict_limit(n_features, threads, min_time):
+    """P's limit: rows / s of W2's forward GEMMs alone, for 1024-row chunks
+    (the chunks fastmlp's predict runs)."""
+    units = [n_features, *WORKLOADS["W2"][2], N_CLASSES]
+    chunk = PREDICT_CHUNK
+    with threadpool_limits(threads, user_api="blas"):
+        seconds = sum(gemm_seconds(chunk, b, a, False, False, np.float32, min_time)
+                      for a, b in zip(units[:-1], units[1:]))
+    return chunk / seconds
 
 
 def cpu_pressure():

@@ -46,8 +46,9 @@ def test_concurrency_benchmark_smoke():
 
 def test_replay_benchmark_smoke():
     proc = run_python([str(BENCHMARKS / "bench_replay.py"), "--tiny", "--threads", "1",
-                       "--workloads", "W1,W5"], timeout=300)
+                       "--workloads", "W1,W5,P"], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert any(line.split()[:1] == ["workload"] and "replay/limit" in line for line in lines)
-    assert [line.split()[0] for line in lines if line.startswith(("W1 ", "W5 "))] == ["W1", "W5"]
+    assert [line.split()[0] for line in lines
+            if line.startswith(("W1 ", "W5 ", "P "))] == ["W1", "W5", "P"]
