@@ -77,6 +77,7 @@ cdef extern from "Python.h":
 cdef enum:
     MAX_PARTS = 2            # GEMM parts (tuned on 2 cores; see _gemm_parts)
     MIN_PART_MACS = 524288   # multiply-adds each GEMM part must have
+    SMALL_PART_MACS = 65536  # ... in forward and delta GEMMs
     MIN_PART_EXTENT = 64     # rows or columns each GEMM part must have
     PART_ALIGN = 16          # part boundaries fall on multiples of this
     ROW_BLOCK = 64           # rows per task of the loss and the sparse layer
@@ -230,17 +231,22 @@ cdef int _team_size(const Layout* lay, Py_ssize_t nb, int n_threads) noexcept no
     return n_threads if macs >= MAX_PARTS * MIN_PART_MACS else 1
 
 
-cdef inline Py_ssize_t _gemm_parts(double macs, Py_ssize_t extent) noexcept nogil:
+cdef inline Py_ssize_t _gemm_parts(double macs, Py_ssize_t extent,
+                                   double min_part_macs=MIN_PART_MACS) noexcept nogil:
     """How many parts a GEMM is cut into along a dimension of size extent.
 
     A function of the shape only (never of n_threads), so the bits do not
     depend on the thread count. Each part repacks the other operand, so few,
-    large parts are cheapest: MAX_PARTS, if every part gets enough work and
-    width. Measured on 2 cores: W1's 1.3M-MAC forward GEMM gains from two
-    parts (W1 +15% at 2 threads), while halving W4's 64 units or parts of
-    less than 512K MACs cost more than the second thread gave (W4 -25%).
+    large parts are cheapest: MAX_PARTS, if every part gets min_part_macs
+    of work and MIN_PART_EXTENT of width. Measured on 2 cores: W1's 1.3M-MAC
+    forward GEMM gains from two parts (W1 +15% at 2 threads), while halving
+    W4's 64 units or weight-gradient parts of less than 512K MACs cost more
+    than the second thread gave (W4 -25%). Forward and delta GEMMs take
+    SMALL_PART_MACS: W1's 200K-MAC output layer and delta in two parts made
+    W1 9% faster at 2 threads (the other thread would only wait), the same
+    at 1 thread and for W2.
     """
-    if macs >= MAX_PARTS * MIN_PART_MACS and extent >= MAX_PARTS * MIN_PART_EXTENT:
+    if macs >= MAX_PARTS * min_part_macs and extent >= MAX_PARTS * MIN_PART_EXTENT:
         return MAX_PARTS
     return 1
 
@@ -379,7 +385,7 @@ cdef Py_ssize_t forward(const Layout* lay, const floating* params, const floatin
             continue
         by_units = l < L - 1 and nb < u_out
         extent = u_out if by_units else nb
-        parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+        parts = _gemm_parts(<double>nb * u_in * u_out, extent, SMALL_PART_MACS)
         for p in range(parts):
             if not _mine(team, p):
                 continue
@@ -566,7 +572,7 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
             D_in = deltas + nb * lay.cum[l - 1]
             by_cols = nb < u_in
             extent = u_in if by_cols else nb
-            parts = _gemm_parts(<double>nb * u_in * u_out, extent)
+            parts = _gemm_parts(<double>nb * u_in * u_out, extent, SMALL_PART_MACS)
             for p in range(parts):
                 if not _mine(team, p):
                     continue
