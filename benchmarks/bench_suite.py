@@ -25,7 +25,15 @@ thread count.
 "limit" is the speed the machine's BLAS allows: the GEMM FLOPs one epoch
 really needs (forward, weight gradients, and deltas for every layer but the
 input one) divided by the GEMM throughput measured for exactly those shapes,
-in this run, with the same number of threads. "share" = samples/s / limit.
+in this run, with the same number of threads (each shape's fastest of 5
+samples). "share" = samples/s / limit.
+
+scikit-learn slows down as W2 trains: subnormal numbers build up in its Adam
+state (1.2% of it after 4 epochs here), and NumPy's element-wise operations
+on them take microcode assists, so its W2 epochs went from ~40k samples/s in
+its first three epochs to ~12k by the fifth (measured here). Its figure
+depends on how many epochs it has run; fastmlp flushes subnormals in its
+optimizer step (src/fastmlp_step.h).
 
 Usage:
     python benchmarks/bench_suite.py              # full, 1 and 2 threads (~15 min)
@@ -106,7 +114,9 @@ def gemm_shapes(name, n_features, n_outputs):
 
 
 def gemm_seconds(m, n, k, trans_a, trans_b, dtype, min_time):
-    """Median seconds of one m x n x k GEMM, BLAS at its current thread count."""
+    """Seconds of one m x n x k GEMM, BLAS at its current thread count: the
+    fastest of 5 samples (on a shared machine noise only slows a GEMM down,
+    and a limit should not be lowered by it)."""
     rng = np.random.RandomState(0)
     A = rng.rand(*((k, m) if trans_a else (m, k))).astype(dtype)
     B = rng.rand(*((n, k) if trans_b else (k, n))).astype(dtype)
@@ -123,7 +133,7 @@ def gemm_seconds(m, n, k, trans_a, trans_b, dtype, min_time):
         t0 = time.perf_counter()
         _gemm_repeat(trans_a, trans_b, A, B, C, repeats)
         samples.append((time.perf_counter() - t0) / repeats)
-    return float(np.median(samples))
+    return float(min(samples))
 
 
 def limit_samples_per_s(name, n_features, n_outputs, threads, min_time):

@@ -74,6 +74,28 @@ def test_fused_finish_and_step_from_raw_gradients(dtype, rtol, solver):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["sgd-nesterov", "sgd-classical", "adam"])
+@pytest.mark.parametrize("want_sumsq", [False, True])
+def test_step_that_clears_its_gradient_steps_the_same(dtype, solver, want_sumsq):
+    # Large weight gradients are added into a buffer the previous step
+    # cleared: the clearing step must leave params, state and the L2 sum
+    # exactly as the plain step does, and every raw gradient at 0.
+    from fastmlp._kernels._optim import _finish_and_step
+
+    rng = np.random.RandomState(7)
+    p, raw, a, b = (rng.randn(1003).astype(dtype) for _ in range(4))
+    b = np.abs(b)
+    args = (solver.split("-")[0], 0.01, 0.9, solver == "sgd-nesterov", 0.8, 0.99, 1e-8,
+            0.3, 57.0, want_sumsq)
+    plain = [x.copy() for x in (p, raw, a, b)]
+    expected = _finish_and_step(*plain, *args)
+    got = _finish_and_step(p, raw, a, b, *args, clear=True)
+    assert got == expected
+    for x, y in zip((p, a, b), (plain[0], plain[2], plain[3])):
+        np.testing.assert_array_equal(x, y)
+    assert not raw.any()
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["sgd-nesterov", "sgd-classical", "adam"])
 @pytest.mark.parametrize("n", [1, 15, 16, 1003, 4096])
 def test_step_sums_the_squares_of_the_new_params_in_the_documented_order(dtype, solver, n):
     # The training loop's L2 term comes from the step itself: element i into

@@ -142,10 +142,11 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
                      floating[::1] state_a, floating[::1] state_b, str solver,
                      double lr, double momentum, bint nesterov, double beta_1,
                      double beta_2, double epsilon, double alpha, double sw_sum,
-                     bint want_sumsq=False):
+                     bint want_sumsq=False, bint clear=False):
     """Finish a raw gradient and step (test shim); adam's lr is lr_t. With
     want_sumsq (sgd/adam, at most 4096 elements) returns the step's sum of
-    squares of the new params, else None."""
+    squares of the new params, else None. With clear (sgd/adam), the step
+    sets the raw gradients to 0 as it reads them (step_block)."""
     cdef double sumsq = 0.0
     cdef Step step
     step.solver = {"none": NO_STEP, "sgd": SGD, "adam": ADAM}[solver]
@@ -155,8 +156,14 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
     step.beta_1 = beta_1
     step.beta_2 = beta_2
     step.epsilon = epsilon
+    cdef Py_ssize_t n = params.shape[0]
     with nogil:
-        finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0],
-                        params.shape[0], <floating>alpha, <floating>sw_sum,
-                        &sumsq if want_sumsq else NULL)
+        if clear:
+            step_block(&step, &params[0], &grads[0], &state_a[0], &state_b[0], 1, n, n,
+                       max(n, 1), <floating>alpha, <floating>sw_sum,
+                       &sumsq if want_sumsq else NULL, True)
+        else:
+            finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0], n,
+                            <floating>alpha, <floating>sw_sum,
+                            &sumsq if want_sumsq else NULL)
     return sumsq if want_sumsq else None
