@@ -72,11 +72,13 @@ static inline void fastmlp_restore_fpmode(fastmlp_fpmode old) { (void)old; }
  * (p, the raw gradient and the state share the layout), each row in runs of
  * at most `tile` elements. With clear, each raw gradient element is set to 0
  * once read, so that the next batch's GEMM can add into it (beta = 1)
- * instead of BLAS zeroing it in a pass of its own. If sumsq is not NULL it receives the sum of
- * squares of the new p: within a run, element i goes to accumulator
- * i % LANES (the last n % LANES elements to accumulators 0, 1, ..., in
- * order), in T; a run's sum adds its accumulators in order in double; and
- * *sumsq adds the runs' sums in order (rows, then runs), starting from 0.
+ * instead of BLAS zeroing it in a pass of its own; each run is called with
+ * clear as a constant, so the compiler makes a loop of each kind. If sumsq
+ * is not NULL it receives the sum of squares of the new p: within a run,
+ * element i goes to accumulator i % LANES (the last n % LANES elements to
+ * accumulators 0, 1, ..., in order), in T; a run's sum adds its accumulators
+ * in order in double; and *sumsq adds the runs' sums in order (rows, then
+ * runs), starting from 0.
  * The sums are a function of the shapes only, and the new values are squared
  * while still in registers (under the same subnormal flush as the step). */
 #define FASTMLP_LANES_float 16
