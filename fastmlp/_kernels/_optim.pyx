@@ -6,8 +6,10 @@ an element-wise loop. The network kernel applies it block by block, right
 after the GEMM that produced a block of the gradient (still in cache), through
 ``step_block`` (a rows x cols block at a row stride, in one call), which
 finishes the gradient from its raw sum in the same pass (the finished
-gradient is never stored) and can sum the squares of the new parameters. Element-wise work gives the same
-bits however the buffer is split, so results do not depend on n_threads.
+gradient is never stored), can sum the squares of the new parameters, and
+can clear the raw gradient as it reads it (for GEMMs that add into it next).
+Element-wise work gives the same bits however the buffer is split, so
+results do not depend on n_threads.
 The loops themselves are written in C (src/fastmlp_step.h), which lets x86-64
 builds carry an AVX2 copy picked at load time (same bits, wider vectors).
 
