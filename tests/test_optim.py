@@ -71,7 +71,6 @@ def test_fused_finish_and_step_from_raw_gradients(dtype, rtol, solver):
         np.testing.assert_allclose(arrays[name], value, rtol=rtol, atol=rtol, err_msg=name)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["sgd-nesterov", "sgd-classical", "adam"])
 @pytest.mark.parametrize("want_sumsq", [False, True])
@@ -93,6 +92,7 @@ def test_step_that_clears_its_gradient_steps_the_same(dtype, solver, want_sumsq)
     for x, y in zip((p, a, b), (plain[0], plain[2], plain[3])):
         np.testing.assert_array_equal(x, y)
     assert not raw.any()
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["sgd-nesterov", "sgd-classical", "adam"])
