@@ -35,7 +35,8 @@ import fastmlp
 from fastmlp._kernels._blas import _gemm, _replay_epoch
 
 from bench_suite import (N_CLASSES, PREDICT_CHUNK, WORKLOADS, estimator_params,
-                         limit_samples_per_s, make_data, predict_limit, take_turns)
+                         limit_samples_per_s, make_data, predict_limit, run_settings,
+                         take_turns)
 
 
 class Replay:
@@ -120,11 +121,7 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run (tests)")
     parser.add_argument("--rounds", type=int, help="rounds of turns")
     args = parser.parse_args(argv)
-    scale, rounds, min_time = 1.0, 3, 0.2
-    if args.quick:
-        scale, rounds, min_time = 0.25, 3, 0.05
-    if args.tiny:
-        scale, rounds, min_time = 0.01, 1, 0.002
+    scale, rounds, min_time = run_settings(args.quick, args.tiny, 3)
     rounds = args.rounds or rounds
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for threads in [int(t) for t in args.threads.split(",")]:

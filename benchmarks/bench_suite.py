@@ -191,6 +191,16 @@ class TorchMLP:
             return self.model(X)
 
 
+def run_settings(quick, tiny, rounds):
+    """(data scale, rounds of turns, seconds per turn) of a full run with
+    ``rounds`` rounds, a --quick run or a --tiny smoke run."""
+    if tiny:
+        return 0.01, 1, 0.002
+    if quick:
+        return 0.25, 3, 0.05
+    return 1.0, rounds, 0.2
+
+
 def take_turns(runners, rounds, min_time):
     """Seconds of each timed epoch, per library: {name: [s, ...]}.
 
@@ -352,11 +362,7 @@ def main(argv=None):
     parser.add_argument("--png", help="write the plot here (needs matplotlib)")
     args = parser.parse_args(argv)
 
-    scale, epochs, min_time = 1.0, 5, 0.2
-    if args.quick:
-        scale, epochs, min_time = 0.25, 3, 0.05
-    if args.tiny:
-        scale, epochs, min_time = 0.01, 1, 0.002
+    scale, epochs, min_time = run_settings(args.quick, args.tiny, 5)
     epochs = args.epochs or epochs
     use_torch = torch is not None and not args.no_torch
     if not use_torch:

@@ -554,7 +554,7 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     cdef Py_ssize_t w_off, b_off
     cdef bint by_cols, clear, fused = step.solver != NO_STEP
     cdef floating beta_w
-    cdef double sumsq
+    cdef double sumsq, macs
     cdef floating a = <floating>alpha
     cdef floating s = <floating>sw_sum
     cdef bint want_l2 = fused and l2_parts != NULL
@@ -611,10 +611,11 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                         for p in range(MAX_PARTS):
                             l2_parts[l * MAX_PARTS + p] = sumsq if p == 0 else 0.0
         else:
+            macs = <double>nb * u_in * u_out
             by_cols = u_out >= u_in
             extent = u_out if by_cols else u_in
-            parts = _gemm_parts(<double>nb * u_in * u_out, extent)
-            clear = fused and <double>nb * u_in * u_out >= CLEAR_MIN_MACS
+            parts = _gemm_parts(macs, extent)
+            clear = fused and macs >= CLEAR_MIN_MACS
             beta_w = 1 if accumulate or clear else 0
             if want_l2 and _mine(team, 0):  # slots of parts this shape lacks
                 for p in range(parts, MAX_PARTS):

@@ -23,6 +23,6 @@ cdef void step_block(const Step* step, floating* params, floating* grads,
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
                           floating* state_a, floating* state_b, Py_ssize_t n,
                           floating alpha, floating sw_sum,
-                          double* sumsq=*) noexcept nogil
+                          double* sumsq=*, bint clear=*) noexcept nogil
 
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil

@@ -89,20 +89,20 @@ cdef void step_block(const Step* step, floating* params, floating* grads,
 
 cdef void finish_and_step(const Step* step, floating* params, floating* grads,
                           floating* state_a, floating* state_b, Py_ssize_t n,
-                          floating alpha, floating sw_sum,
-                          double* sumsq=NULL) noexcept nogil:
+                          floating alpha, floating sw_sum, double* sumsq=NULL,
+                          bint clear=False) noexcept nogil:
     """Step n elements from their raw gradients, g = (g + alpha p) / sw_sum
     (serial). With NO_STEP the finished gradient is written back to grads;
-    otherwise it is used in the same pass and grads keep the raw sums, and
-    if sumsq is not NULL it receives the sum of squares of the new params
-    (one run: see step_block)."""
+    otherwise it is used in the same pass and grads keep the raw sums (or
+    become 0 with clear), and if sumsq is not NULL it receives the sum of
+    squares of the new params (one run: see step_block)."""
     cdef Py_ssize_t i
     if step.solver == NO_STEP:
         for i in range(n):
             grads[i] = (grads[i] + alpha * params[i]) / sw_sum
     else:
         step_block(step, params, grads, state_a, state_b, 1, n, n, max(n, 1), alpha,
-                   sw_sum, sumsq)
+                   sw_sum, sumsq, clear)
 
 
 cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
@@ -148,7 +148,7 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
     """Finish a raw gradient and step (test shim); adam's lr is lr_t. With
     want_sumsq (sgd/adam, at most 4096 elements) returns the step's sum of
     squares of the new params, else None. With clear (sgd/adam), the step
-    sets the raw gradients to 0 as it reads them (step_block)."""
+    sets the raw gradients to 0 as it reads them."""
     cdef double sumsq = 0.0
     cdef Step step
     step.solver = {"none": NO_STEP, "sgd": SGD, "adam": ADAM}[solver]
@@ -158,14 +158,8 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
     step.beta_1 = beta_1
     step.beta_2 = beta_2
     step.epsilon = epsilon
-    cdef Py_ssize_t n = params.shape[0]
     with nogil:
-        if clear:
-            step_block(&step, &params[0], &grads[0], &state_a[0], &state_b[0], 1, n, n,
-                       max(n, 1), <floating>alpha, <floating>sw_sum,
-                       &sumsq if want_sumsq else NULL, True)
-        else:
-            finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0], n,
-                            <floating>alpha, <floating>sw_sum,
-                            &sumsq if want_sumsq else NULL)
+        finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0],
+                        params.shape[0], <floating>alpha, <floating>sw_sum,
+                        &sumsq if want_sumsq else NULL, clear)
     return sumsq if want_sumsq else None
