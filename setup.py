@@ -15,7 +15,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_blas", "_openmp_helpers", "_ops", "_optim", "_network"]
+KERNELS = ["_blas", "_bench", "_openmp_helpers", "_layout", "_ops", "_optim", "_passes", "_network"]
 USE_OPENMP = os.environ.get("FASTMLP_NO_OPENMP", "") in ("", "0")
 DEBUG = os.environ.get("FASTMLP_CYTHON_DEBUG", "") not in ("", "0")
 

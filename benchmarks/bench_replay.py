@@ -32,7 +32,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import fastmlp
-from fastmlp._kernels._blas import _gemm, _replay_epoch
+from fastmlp._kernels._bench import _replay_epoch
+from fastmlp._kernels._blas import _gemm
 
 from bench_suite import (N_CLASSES, PREDICT_CHUNK, WORKLOADS, estimator_params,
                          limit_samples_per_s, make_data, predict_limit, run_settings,

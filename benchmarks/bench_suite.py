@@ -1,6 +1,6 @@
 """fastmlp against scikit-learn and PyTorch (CPU), side by side in one run.
 
-Workloads (../shared/DESIGN.md section 4):
+Workloads (the README's "Performance" section):
 
     W1 digits          load_digits 1797x64, 10 classes, (100,) relu, adam, batch 200, float64
     W2 mnist-shaped    60000x784 synthetic, 10 classes, (256,128) relu, adam, batch 128, float32
@@ -54,7 +54,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import fastmlp
-from fastmlp._kernels._blas import _gemm_repeat
+from fastmlp._kernels._bench import _gemm_repeat
+from fastmlp._kernels._network import row_chunk
 from sklearn import neural_network as sk
 from sklearn.datasets import load_digits
 
@@ -72,7 +73,7 @@ WORKLOADS = {
     "W5": (100000,  20,      (64, 64),     "adam", 64,   np.float64, "reg"),
 }
 N_CLASSES = 10
-PREDICT_CHUNK = 1024   # rows per forward pass in fastmlp's predict
+PREDICT_CHUNK = row_chunk()  # rows per forward pass in fastmlp's predict
 WARM_TURN_UNDER = 2.0  # seconds: shorter epochs get an untimed one per turn
 
 

@@ -10,7 +10,8 @@
 Prints training samples/s per workload and strategy (median epoch), and the
 raw GEMM time of each workload's largest layer with BLAS at 1 and T threads.
 Re-run this on a machine with more cores before changing the design
-(../shared/DESIGN.md section 2).
+(README, "Threads and processes"; the design notes in
+fastmlp/_kernels/_parts.pxd and _passes.pyx).
 
 Usage: python benchmarks/bench_threads.py [--threads 2] [--workloads W1,W2,W4,W5] [--quick]
 """
@@ -24,21 +25,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import fastmlp
-from fastmlp import _estimators, _network
+from fastmlp._threads import blas_left_alone
 
 from bench_suite import WORKLOADS, estimator_params, gemm_seconds, make_data
-
-
-@contextlib.contextmanager
-def _blas_free():
-    """Turn fastmlp's BLAS limiter off (for 'blas'/'nested'), so the
-    threadpool_limits around the run decides BLAS's threads."""
-    saved = _estimators.blas_single_threaded, _network.blas_single_threaded
-    _estimators.blas_single_threaded = _network.blas_single_threaded = contextlib.nullcontext
-    try:
-        yield
-    finally:
-        _estimators.blas_single_threaded, _network.blas_single_threaded = saved
 
 
 STRATEGIES = {
@@ -60,7 +49,8 @@ def epoch_rate(name, strategy, threads, scale, epochs):
     est = Est(n_threads=kernel_threads, **estimator_params(name))
     extra = dict(classes=np.unique(y)) if task == "clf" else {}
     times = []
-    guard = contextlib.nullcontext() if limited else _blas_free()
+    # 'blas'/'nested': fastmlp leaves BLAS alone, threadpool_limits decides
+    guard = contextlib.nullcontext() if limited else blas_left_alone()
     with guard, threadpool_limits(blas_threads, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in range(epochs + 1):

@@ -1,47 +1,50 @@
-"""The network's parameters as one flat buffer, and its forward pass.
+"""The network: its flat parameters, its kernel spec, and the kernels' whole-
+input entry points (outputs, loss, loss and gradient).
 
-Owns ``fastmlp._kernels._network``. The flat buffer holds W_0 .. W_{L-1} then
-b_0 .. b_{L-1}, each row-major; ``coefs_``/``intercepts_`` are views of it
-after a fit, but users may assign or pickle them, so each fit packs them into a
-fresh buffer on entry (and predict re-packs them when they are no longer the
-views of the buffer the estimator cached).
+Owns ``fastmlp._kernels._network`` (and its ``_layout``). The flat buffer
+holds W_0 .. W_{L-1} then b_0 .. b_{L-1}, each row-major; ``coefs_`` and
+``intercepts_`` are views of it after a fit, but users may assign or pickle
+them, so each fit packs them into a fresh buffer on entry (and predict
+re-packs them when they are no longer the views of the buffer the estimator
+cached). Kinds are named here and turned into kernel ids by fastmlp._kinds.
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from fastmlp._kernels import _network as _kernel
+from fastmlp._kernels._blas import MAX_DIM as BLAS_MAX_DIM  # noqa: F401 (re-exported)
+from fastmlp._kernels._layout import KernelInput, NetSpec  # noqa: F401 (re-exported)
+from fastmlp._kinds import ACTIVATIONS, LOSSES
 from fastmlp._threads import blas_single_threaded
 
-NetSpec = _kernel.NetSpec
 run_epoch = _kernel.run_epoch
-SOLVERS = _kernel.SOLVERS
 
 
-def make_spec(units, activation, out_activation, loss):
-    """The kernel's description of a network of layer widths ``units``."""
-    return NetSpec(list(units), activation, out_activation, loss)
-
-
-def output_loss_name(loss, out_activation):
-    """scikit-learn's loss for a loss parameter and output activation."""
-    if loss == "log_loss" and out_activation == "logistic":
-        return "binary_log_loss"
-    return loss
+def make_spec(units, activation, loss):
+    """The kernels' description of a network of layer widths ``units`` with
+    hidden ``activation`` and ``loss`` (which brings its output activation)."""
+    hidden = ACTIVATIONS[activation]
+    kind = LOSSES[loss]
+    return NetSpec(
+        list(units), hidden_activation=hidden.kernel,
+        out_activation=ACTIVATIONS[kind.out_activation].kernel, loss=kind.kernel,
+        loss_scale=kind.scale(units[-1]), keep_preactivation=hidden.needs_preactivation,
+    )
 
 
 def init_params(units, activation, rng, dtype):
     """Glorot-uniform weights and biases, drawn exactly as scikit-learn does.
 
     For each layer in order: W ~ U(-b, b) of shape (fan_in, fan_out), then
-    b ~ U(-b, b) of shape (fan_out,), with b = sqrt(6 / (fan_in + fan_out)),
-    or sqrt(2 / ...) for the logistic activation; drawn in float64, then cast.
+    b ~ U(-b, b) of shape (fan_out,), with b = sqrt(f / (fan_in + fan_out))
+    and f the activation's init_factor (6, or 2 for logistic); drawn in
+    float64, then cast.
 
     Returns
     -------
     coefs, intercepts : lists of ndarray of dtype ``dtype``
     """
-    factor = 2.0 if activation == "logistic" else 6.0
+    factor = ACTIVATIONS[activation].init_factor
     coefs, intercepts = [], []
     for fan_in, fan_out in zip(units[:-1], units[1:]):
         bound = np.sqrt(factor / (fan_in + fan_out))
@@ -69,31 +72,12 @@ def unpack(flat, units):
     return coefs, intercepts
 
 
-def kernel_input(X, dtype):
-    """The keyword arguments that hand X to a kernel, in ``dtype``.
-
-    Dense X becomes a C-contiguous array; sparse X (any format) becomes CSR
-    arrays with index arrays of np.intp, never a dense copy. Sparse input
-    also needs a row order (``rows``), which the callers supply.
-    """
-    if sp.issparse(X):
-        X = X.tocsr()
-        return dict(
-            X=None,
-            X_data=np.ascontiguousarray(X.data, dtype=dtype),
-            X_indices=np.ascontiguousarray(X.indices, dtype=np.intp),
-            X_indptr=np.ascontiguousarray(X.indptr, dtype=np.intp),
-        )
-    return dict(X=np.ascontiguousarray(X, dtype=dtype), X_data=None,
-                X_indices=None, X_indptr=None)
-
-
 # Up to this many rows predict runs on one thread, and then needs no BLAS
 # limit (threadpoolctl's costs more than such a call).
 SERIAL_PREDICT_ROWS = 32
 
 
-def forward(spec, flat, X, n_threads, check_finite=False):
+def predict_outputs(spec, flat, X, n_threads, check_finite=False):
     """Output-layer activations for the rows of X (dense or sparse, float).
 
     Runs in X's dtype if it is wider than the parameters' (as NumPy would).
@@ -109,21 +93,35 @@ def forward(spec, flat, X, n_threads, check_finite=False):
     n = X.shape[0]
     out = np.empty((n, spec.n_outputs), dtype=dtype)
     work = np.empty(spec.predict_workspace_size(n, n_threads), dtype=dtype)
-    if n <= SERIAL_PREDICT_ROWS and not sp.issparse(X):
+    inputs = KernelInput(X, dtype)
+    if n <= SERIAL_PREDICT_ROWS and not inputs.sparse:
         # No OpenMP region (n_threads=1), so BLAS may keep its own threads.
-        finite = _kernel.predict(spec, flat, np.ascontiguousarray(X, dtype=dtype), out, work,
-                                 1, check_finite=check_finite)
-        return out if finite else None
-    inputs = kernel_input(X, dtype)
-    rows = np.arange(n, dtype=np.intp) if inputs["X"] is None else None
-    with blas_single_threaded():
-        finite = _kernel.predict(spec, flat, inputs["X"], out, work, n_threads,
-                                 inputs["X_data"], inputs["X_indices"], inputs["X_indptr"],
-                                 rows, check_finite)
+        finite = _kernel.predict(spec, inputs, flat, out, work=work, n_threads=1,
+                                 check_finite=check_finite)
+    else:
+        with blas_single_threaded():
+            finite = _kernel.predict(spec, inputs, flat, out, work=work,
+                                     n_threads=n_threads, check_finite=check_finite)
     return out if finite else None
 
 
-class FullLoss:
+class _ChunkedLoss:
+    """Workspaces for the kernels' chunked passes over all rows (float64 or X's)."""
+
+    def __init__(self, spec, X, Y, sample_weight, alpha, n_threads, dtype):
+        self.spec = spec
+        self.inputs = KernelInput(X, dtype)
+        self.Y = np.ascontiguousarray(Y, dtype=dtype)
+        self.sw = None if sample_weight is None else np.ascontiguousarray(
+            sample_weight, dtype=dtype)
+        self.alpha = float(alpha)
+        self.n_threads = n_threads
+        n_work, n_partials = spec.workspace_sizes(min(X.shape[0], _kernel.row_chunk()))
+        self.work = np.empty(n_work, dtype=dtype)
+        self.partials = np.empty(n_partials)
+
+
+class FullLoss(_ChunkedLoss):
     """Loss and gradient over all rows, for scipy's L-BFGS-B (float64).
 
     Parameters
@@ -137,25 +135,27 @@ class FullLoss:
     """
 
     def __init__(self, spec, X, Y, sample_weight, alpha, n_threads):
-        self.spec = spec
-        self.inputs = kernel_input(X, np.float64)
-        n = X.shape[0]
-        self.rows = np.arange(n, dtype=np.intp) if self.inputs["X"] is None else None
-        self.Y = np.ascontiguousarray(Y, dtype=np.float64)
-        self.sw = None if sample_weight is None else np.ascontiguousarray(
-            sample_weight, dtype=np.float64)
-        self.alpha = float(alpha)
-        self.n_threads = n_threads
-        n_work, n_partials = spec.workspace_sizes(min(n, _kernel.loss_grad_chunk()))
-        self.work = np.empty(n_work)
-        self.partials = np.empty(n_partials)
+        super().__init__(spec, X, Y, sample_weight, alpha, n_threads, np.float64)
 
     def __call__(self, params):
         """(loss, gradient) at the flat float64 parameters ``params``."""
         grads = np.empty_like(params)
-        loss = _kernel.loss_grad(
-            self.spec, params, grads, self.inputs["X"], self.Y, self.sw, self.alpha,
-            self.work, self.partials, self.n_threads, self.inputs["X_data"],
-            self.inputs["X_indices"], self.inputs["X_indptr"], self.rows,
-        )
+        loss = _kernel.loss_grad(self.spec, self.inputs, self.Y, self.sw, params,
+                                 grads=grads, alpha=self.alpha, work=self.work,
+                                 partials=self.partials, n_threads=self.n_threads)
         return loss, grads
+
+
+class HeldOutLoss(_ChunkedLoss):
+    """The training loss (with the L2 term) of a fixed set of rows, such as a
+    validation set, at any parameters: forward passes only.
+
+    Parameters as FullLoss, plus ``dtype`` (the parameters' dtype).
+    """
+
+    def __call__(self, flat):
+        """The loss at the flat parameters ``flat``."""
+        return _kernel.loss(self.spec, self.inputs, self.Y, self.sw, flat,
+                            alpha=self.alpha, work=self.work, partials=self.partials,
+                            n_threads=self.n_threads)
+

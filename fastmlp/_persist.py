@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
 from fastmlp._estimators import MLPClassifier, MLPRegressor
-from fastmlp._training import StochasticOptimizer
+from fastmlp._optimizers import StochasticOptimizer
 from fastmlp._validation import validate_params
 from fastmlp._version import __version__
 
@@ -59,9 +59,6 @@ _ATTRIBUTES = {
 _SKIPPED = {"_predict_cache"}  # rebuilt on demand
 _LABEL_FIELDS = ("neg_label", "pos_label", "sparse_output", "classes_", "y_type_",
                  "sparse_input_")
-_OPTIMIZER_FIELDS = ("solver", "learning_rate_init", "learning_rate", "lr_schedule",
-                     "momentum", "nesterov", "power_t", "beta_1", "beta_2", "epsilon",
-                     "t", "state_a", "state_b")
 
 
 class ModelFileError(ValueError):
@@ -192,9 +189,9 @@ def _encode(value, arrays, where):
     if isinstance(value, LabelBinarizer):
         return {"__labels__": {k: _encode(getattr(value, k), arrays, where)
                                for k in _LABEL_FIELDS}}
-    if isinstance(value, StochasticOptimizer):
-        return {"__optimizer__": {k: _encode(getattr(value, k), arrays, where)
-                                  for k in _OPTIMIZER_FIELDS}}
+    if isinstance(value, StochasticOptimizer):  # its own fields (to_fields)
+        return {"__optimizer__": {k: _encode(v, arrays, where)
+                                  for k, v in value.to_fields().items()}}
     if isinstance(value, np.random.RandomState):
         kind, keys, pos, has_gauss, gauss = value.get_state(legacy=True)
         return {"__random_state__": {"keys": _encode(keys, arrays, where), "pos": int(pos),
@@ -307,11 +304,9 @@ class _Decoder:
             for k in _LABEL_FIELDS:
                 setattr(lb, k, self(content[k], depth + 1))
             return lb
-        if tag == "__optimizer__" and _fields(content, _OPTIMIZER_FIELDS):
-            opt = object.__new__(StochasticOptimizer)
-            for k in _OPTIMIZER_FIELDS:
-                setattr(opt, k, self(content[k], depth + 1))
-            return opt
+        if tag == "__optimizer__" and _fields(content, StochasticOptimizer.FILE_FIELDS):
+            # checked against the network by _check_fitted (from_fields)
+            return {k: self(v, depth + 1) for k, v in content.items()}
         if tag == "__random_state__" and _fields(content, ("keys", "pos", "has_gauss", "gauss")):
             rs = np.random.RandomState()
             rs.set_state(("MT19937", self(content["keys"], depth + 1), content["pos"],
@@ -395,27 +390,12 @@ def _check_fitted(model):
     if best is not None and not (isinstance(best, np.ndarray) and best.shape == (n_params,)):
         raise ModelFileError("_best_params does not match the network.")
     if "_optimizer" in d:
-        _check_optimizer(d["_optimizer"], n_params)
+        try:
+            d["_optimizer"] = StochasticOptimizer.from_fields(d["_optimizer"], n_params)
+        except ValueError as exc:
+            raise ModelFileError(str(exc)) from None
     if model._is_classifier:
         _check_labels(model)
-
-
-def _check_optimizer(opt, n_params):
-    a, b = opt.state_a, opt.state_b
-    if (opt.solver not in ("sgd", "adam") or type(opt.t) is not int or opt.t < 0
-            or not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray)
-            or a.dtype not in (np.float32, np.float64) or b.dtype != a.dtype
-            or a.shape != (n_params,) or b.shape != ((n_params,) if opt.solver == "adam"
-                                                     else (1,))
-            or not (np.isfinite(a).all() and np.isfinite(b).all())):
-        raise ModelFileError("The optimizer state does not match the network.")
-    for k in ("learning_rate_init", "learning_rate", "momentum", "power_t", "beta_1",
-              "beta_2", "epsilon"):
-        if type(getattr(opt, k)) is not float or not np.isfinite(getattr(opt, k)):
-            raise ModelFileError(f"Invalid optimizer setting {k}.")
-    if opt.lr_schedule not in ("constant", "invscaling", "adaptive") \
-            or type(opt.nesterov) is not bool:
-        raise ModelFileError("Invalid optimizer schedule.")
 
 
 def _check_labels(model):

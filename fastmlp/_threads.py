@@ -107,10 +107,29 @@ def _blas_controls():
     return controls
 
 
+_limiting = True  # False only inside blas_left_alone() (a benchmark's switch)
+
+
+@contextmanager
+def blas_left_alone():
+    """Benchmarks only: blas_single_threaded() leaves BLAS's thread count as
+    it finds it while this block runs (process-wide; not thread-safe), so a
+    benchmark can run the kernels beside a multi-threaded BLAS on purpose."""
+    global _limiting
+    _limiting = False
+    try:
+        yield
+    finally:
+        _limiting = True
+
+
 @contextmanager
 def blas_single_threaded():
     """Hold every BLAS library at one thread while the block runs."""
     global _users, _blas, _saved
+    if not _limiting:
+        yield
+        return
     with _lock:
         if _users == 0:
             if _blas is None:

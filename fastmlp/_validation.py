@@ -1,11 +1,13 @@
-"""Parameter and sample-weight validation, on scikit-learn's public API only.
+"""Validation, once, at the boundary: parameters, sample weights, the fast
+paths for input that needs no conversion, and assigned weights' shapes.
 
-scikit-learn validates estimator parameters with a private module
-(``sklearn.utils._param_validation``). fastmlp declares the same constraints
-with the small classes below and raises the same messages. The exception is
-scikit-learn's own ``InvalidParameterError`` when it can be imported (so code
-that catches it keeps working); should it move, an equivalent class (a
-ValueError and a TypeError, as scikit-learn's) takes its place.
+Only scikit-learn's public API is used. scikit-learn validates estimator
+parameters with a private module (``sklearn.utils._param_validation``).
+fastmlp declares the same constraints with the small classes below and
+raises the same messages. The exception is scikit-learn's own
+``InvalidParameterError`` when it can be imported (so code that catches it
+keeps working); should it move, an equivalent class (a ValueError and a
+TypeError, as scikit-learn's) takes its place.
 """
 
 import numbers
@@ -155,3 +157,56 @@ def check_sample_weight(sample_weight, X):
     if np.all(sample_weight == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return sample_weight
+
+
+# ---- fast paths: input that scikit-learn's validation would pass unchanged ----
+
+def is_fast_input(X, n_features, has_feature_names, check_finite=True):
+    """True for X that needs none of validate_data's conversions.
+
+    A float ndarray of ``n_features`` columns with finite values, for a model
+    fitted without feature names: validate_data would pass it unchanged, so
+    predict (and later partial_fit calls) skip its fixed cost (most of a
+    1-row call). Anything else takes the general path, which raises
+    scikit-learn's errors. Without check_finite the caller checks the values
+    (the kernels can, on the way: see fastmlp._kernels._passes.forward).
+    """
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.shape[0] > 0
+        and X.shape[1] == n_features
+        and X.dtype in (np.float32, np.float64)
+        and not has_feature_names
+        and (not check_finite or bool(np.isfinite(X.sum() if X.size > 64 else X).all()))
+    )
+
+
+def is_fast_fit_input(X, y, y_kinds, n_features, has_feature_names, check_x=True):
+    """True for a later fit/partial_fit call whose X passes is_fast_input and
+    whose y is a plain 1-D array of a kind in ``y_kinds`` (finite, of X's
+    length): validate_data(reset=False) would return both unchanged. Without
+    check_x, X's values are left for the caller to check."""
+    return (
+        type(y) is np.ndarray
+        and y.ndim == 1
+        and y.dtype.kind in y_kinds
+        and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
+        and n_features is not None
+        and is_fast_input(X, n_features, has_feature_names, check_finite=check_x)
+        and y.shape[0] == X.shape[0]
+    )
+
+
+def check_layers(coefs, intercepts, units):
+    """coefs_/intercepts_ (maybe assigned by the user) fit layer widths units.
+
+    The kernels trust the shapes, so a mismatch is a ValueError here.
+    """
+    expected = [((a, b), (b,)) for a, b in zip(units[:-1], units[1:])]
+    got = [(np.shape(c), np.shape(b)) for c, b in zip(coefs, intercepts)]
+    if len(coefs) != len(intercepts) or got != expected:
+        raise ValueError(
+            f"The shapes of coefs_ and intercepts_ {got} do not match the "
+            f"network of layer widths {units}."
+        )

@@ -30,7 +30,7 @@ def test_replay_epoch_runs_the_training_gemms():
     """The benchmark shim computes what bench_replay.py says it times: every
     forward, delta and weight-gradient product of the last batch, on the
     rows its order gathers (float64 recomputation)."""
-    from fastmlp._kernels._blas import _replay_epoch
+    from fastmlp._kernels._bench import _replay_epoch
     rng = np.random.RandomState(0)
     units = np.array([6, 5, 4, 3], dtype=np.intp)
     X = rng.randn(11, 6)

@@ -126,11 +126,11 @@ def test_failed_partial_fit_leaves_model_untouched():
     clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
     clf.partial_fit(X, y, classes=[0, 1])
     before = snapshot(clf)
-    optimizer_state = clf._optimizer.state_a.copy()
+    optimizer_state = clf._optimizer.state[0].copy()
     with pytest.raises(ValueError, match="classes not in"):
         clf.partial_fit(X, y + 1)
     assert_unchanged(clf, before)
-    np.testing.assert_array_equal(clf._optimizer.state_a, optimizer_state)
+    np.testing.assert_array_equal(clf._optimizer.state[0], optimizer_state)
 
 
 def test_invalid_n_threads_raises():
@@ -239,7 +239,8 @@ def test_fast_and_general_predict_paths_agree():
 def test_label_encoding_matches_label_binarizer(labels):
     from sklearn.preprocessing import LabelBinarizer
 
-    from fastmlp._estimators import _binarize, _unique_labels
+    from fastmlp._targets import binarize as _binarize
+    from fastmlp._targets import unique as _unique_labels
     from sklearn.utils.multiclass import unique_labels
 
     binarizer = LabelBinarizer().fit(labels)

@@ -8,14 +8,13 @@ independent NumPy recomputation of scikit-learn's formulas.
 import numpy as np
 import pytest
 
-from fastmlp._kernels._network import NetSpec, loss_grad
+from fastmlp._kinds import HIDDEN_ACTIVATIONS, LOSSES
+from fastmlp._network import FullLoss, make_spec
 
-HIDDEN = ["identity", "logistic", "tanh", "relu"]
+HIDDEN = list(HIDDEN_ACTIVATIONS)
 OUTPUTS = [  # (output activation, loss, n_outputs)
-    ("softmax", "log_loss", 3),
-    ("logistic", "binary_log_loss", 2),
-    ("identity", "squared_error", 2),
-    ("exp", "poisson", 2),
+    (loss.out_activation, name, 3 if loss.out_activation == "softmax" else 2)
+    for name, loss in LOSSES.items()
 ]
 
 
@@ -73,16 +72,14 @@ def test_gradient_matches_finite_differences(hidden, out_act, loss, n_out, weigh
     rng = np.random.RandomState(42)
     X, Y, units = _problem(out_act, n_out, rng)
     sw = rng.uniform(0.2, 2.0, size=len(X)) if weighted else None
-    spec = NetSpec(units, hidden, out_act, loss)
+    spec = make_spec(units, hidden, loss)
     params = rng.uniform(-0.7, 0.7, spec.n_params)
-    n_work, n_part = spec.workspace_sizes(len(X))
-    work, partials = np.empty(n_work), np.empty(n_part)
-    grads = np.empty_like(params)
+    losses = {a: FullLoss(spec, X, Y, sw, a, n_threads=1) for a in (0.0, alpha)}
 
     def f(p, a):
-        return loss_grad(spec, p, np.empty_like(p), X, Y, sw, a, work, partials)
+        return losses[a](p)[0]
 
-    loss_value = loss_grad(spec, params, grads, X, Y, sw, alpha, work, partials)
+    loss_value, grads = losses[alpha](params)
     expected = _numpy_loss(params, units, hidden, out_act, loss, X, Y, sw, alpha)
     np.testing.assert_allclose(loss_value, expected, rtol=1e-12)
 

@@ -8,6 +8,8 @@ after the GEMM that produced a block of the gradient (still in cache), through
 finishes the gradient from its raw sum in the same pass (the finished
 gradient is never stored), can sum the squares of the new parameters, and
 can clear the raw gradient as it reads it (for GEMMs that add into it next).
+An option that needs the whole gradient first (OptimizerSpec.whole_gradient)
+gets the same step, applied to the whole buffer after the backward pass.
 Element-wise work gives the same bits however the buffer is split, so
 results do not depend on n_threads.
 The loops themselves are written in C (src/fastmlp_step.h), which lets x86-64
@@ -35,7 +37,7 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
     theta := theta + (-lr_t m) / (sqrt(v) + epsilon)
 """
 
-from libc.math cimport sqrt, pow
+import numpy as np
 
 
 cdef extern from "fastmlp_step.h":
@@ -59,6 +61,65 @@ cdef extern from "fastmlp_step.h":
                         double* sumsq) noexcept nogil
 
 
+cdef class OptimizerSpec:
+    """An sgd or adam optimizer as nogil code reads it, with its state.
+
+    Built once per epoch by the Python optimizer (fastmlp._optimizers), which
+    owns the state arrays; the kernel updates them in place and advances t.
+
+    Parameters
+    ----------
+    rule : int
+        Kernel id of the update rule (fastmlp._kinds).
+    state : tuple of ndarray
+        (velocity,) for sgd, (first moment, second moment) for adam: 1-D,
+        C-contiguous, of the parameters' dtype and size.
+    learning_rate : float
+        sgd: this epoch's rate; adam: the initial rate (scaled per batch).
+    alpha : float
+        L2 strength.
+    t : int
+        Adam's step count so far.
+    momentum, nesterov, beta_1, beta_2, epsilon
+        The rule's hyper-parameters.
+    whole_gradient : bool
+        Finish the batch's whole gradient before any parameter moves (for
+        options that read all of it), instead of stepping each block of it
+        right after its GEMM. The parameters come out the same.
+    """
+
+    def __cinit__(self, int rule, tuple state, *, double learning_rate, double alpha,
+                  long long t=0, double momentum=0.0, bint nesterov=False,
+                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                  bint whole_gradient=False):
+        if len(state) != (2 if rule == ADAM else 1):
+            raise ValueError("sgd keeps one state array, adam two.")
+        arrays = tuple(np.asarray(a) for a in state)
+        for a in arrays:
+            if (a.ndim != 1 or not a.flags.c_contiguous or a.dtype != arrays[0].dtype
+                    or a.shape != arrays[0].shape
+                    or a.dtype not in (np.float32, np.float64)):
+                raise ValueError("Optimizer state must be 1-D float arrays of one size.")
+            if not a.flags.writeable:
+                raise ValueError("Optimizer state must be writeable.")
+        self._state = arrays
+        self.n_params = arrays[0].shape[0]
+        self.itemsize = arrays[0].dtype.itemsize
+        self.state_a = <void*><size_t>arrays[0].__array_interface__["data"][0]
+        self.state_b = <void*><size_t>arrays[len(arrays) - 1].__array_interface__["data"][0]
+        self.t = t
+        self.opt.step.rule = rule
+        self.opt.step.lr = learning_rate
+        self.opt.step.momentum = momentum
+        self.opt.step.nesterov = nesterov
+        self.opt.step.beta_1 = beta_1
+        self.opt.step.beta_2 = beta_2
+        self.opt.step.epsilon = epsilon
+        self.opt.learning_rate = learning_rate
+        self.opt.alpha = alpha
+        self.opt.whole_gradient = whole_gradient
+
+
 cdef void step_block(const Step* step, floating* params, floating* grads,
                      floating* state_a, floating* state_b, Py_ssize_t rows,
                      Py_ssize_t cols, Py_ssize_t ld, Py_ssize_t tile, floating alpha,
@@ -68,7 +129,7 @@ cdef void step_block(const Step* step, floating* params, floating* grads,
     NULL it receives the sum of squares of the new params, summed in runs of
     at most ``tile`` elements of a row (see src/fastmlp_step.h). With clear,
     the raw gradients are set to 0 as they are read."""
-    if step.solver == SGD:
+    if step.rule == SGD:
         if floating is float:
             fastmlp_sgd_f(params, grads, state_a, rows, cols, ld, tile,
                           <float>step.lr, <float>step.momentum, step.nesterov, alpha,
@@ -87,57 +148,48 @@ cdef void step_block(const Step* step, floating* params, floating* grads,
                            sw_sum, clear, sumsq)
 
 
-cdef void finish_and_step(const Step* step, floating* params, floating* grads,
-                          floating* state_a, floating* state_b, Py_ssize_t n,
-                          floating alpha, floating sw_sum, double* sumsq=NULL,
-                          bint clear=False) noexcept nogil:
-    """Step n elements from their raw gradients, g = (g + alpha p) / sw_sum
-    (serial). With NO_STEP the finished gradient is written back to grads;
-    otherwise it is used in the same pass and grads keep the raw sums (or
-    become 0 with clear), and if sumsq is not NULL it receives the sum of
-    squares of the new params (one run: see step_block)."""
+cdef void finish_block(const floating* params, floating* grads, Py_ssize_t n,
+                       floating alpha, floating sw_sum) noexcept nogil:
+    """grads := (grads + alpha params) / sw_sum: the finished gradient of n
+    elements, from its raw sums (L-BFGS's gradient)."""
     cdef Py_ssize_t i
-    if step.solver == NO_STEP:
-        for i in range(n):
-            grads[i] = (grads[i] + alpha * params[i]) / sw_sum
-    else:
-        step_block(step, params, grads, state_a, state_b, 1, n, n, max(n, 1), alpha,
-                   sw_sum, sumsq, clear)
-
-
-cdef double adam_rate(double lr, double beta_1, double beta_2, Py_ssize_t t) noexcept nogil:
-    """Bias-corrected Adam step size at step t (t >= 1)."""
-    return lr * sqrt(1.0 - pow(beta_2, <double>t)) / (1.0 - pow(beta_1, <double>t))
+    for i in range(n):
+        grads[i] = (grads[i] + alpha * params[i]) / sw_sum
 
 
 # ---- test shims -------------------------------------------------------------
 
-def _sgd_step(floating[::1] params, const floating[::1] grads,
-              floating[::1] velocity, double lr, double momentum, bint nesterov):
-    """One SGD step in place from finished gradients (test shim)."""
+cdef Step _step(str solver, double lr, double momentum, bint nesterov, double beta_1,
+                double beta_2, double epsilon):
     cdef Step step
-    step.solver = SGD
+    step.rule = {"sgd": SGD, "adam": ADAM}[solver]
     step.lr = lr
     step.momentum = momentum
     step.nesterov = nesterov
+    step.beta_1 = beta_1
+    step.beta_2 = beta_2
+    step.epsilon = epsilon
+    return step
+
+
+def _sgd_step(floating[::1] params, const floating[::1] grads,
+              floating[::1] velocity, double lr, double momentum, bint nesterov):
+    """One SGD step in place from finished gradients (test shim)."""
+    cdef Step step = _step("sgd", lr, momentum, nesterov, 0, 0, 0)
     with nogil:
-        finish_and_step(&step, &params[0], <floating*>&grads[0], &velocity[0],
-                        &velocity[0], params.shape[0], 0, 1)
+        step_block(&step, &params[0], <floating*>&grads[0], &velocity[0], &velocity[0],
+                   1, params.shape[0], params.shape[0], params.shape[0], 0, 1, NULL)
 
 
 def _adam_step(floating[::1] params, const floating[::1] grads,
                floating[::1] m, floating[::1] v, double lr, double beta_1,
-               double beta_2, double epsilon, Py_ssize_t t):
+               double beta_2, double epsilon, long long t):
     """One Adam step in place at step t from finished gradients (test shim)."""
-    cdef Step step
-    step.solver = ADAM
-    step.lr = adam_rate(lr, beta_1, beta_2, t)
-    step.beta_1 = beta_1
-    step.beta_2 = beta_2
-    step.epsilon = epsilon
+    cdef Step step = _step("adam", adam_rate(lr, beta_1, beta_2, t), 0, False, beta_1,
+                           beta_2, epsilon)
     with nogil:
-        finish_and_step(&step, &params[0], <floating*>&grads[0], &m[0], &v[0],
-                        params.shape[0], 0, 1)
+        step_block(&step, &params[0], <floating*>&grads[0], &m[0], &v[0], 1,
+                   params.shape[0], params.shape[0], params.shape[0], 0, 1, NULL)
 
 
 def _finish_and_step(floating[::1] params, floating[::1] grads,
@@ -145,21 +197,22 @@ def _finish_and_step(floating[::1] params, floating[::1] grads,
                      double lr, double momentum, bint nesterov, double beta_1,
                      double beta_2, double epsilon, double alpha, double sw_sum,
                      bint want_sumsq=False, bint clear=False):
-    """Finish a raw gradient and step (test shim); adam's lr is lr_t. With
-    want_sumsq (sgd/adam, at most 4096 elements) returns the step's sum of
-    squares of the new params, else None. With clear (sgd/adam), the step
-    sets the raw gradients to 0 as it reads them."""
+    """Finish a raw gradient and step (test shim): solver 'none' writes the
+    finished gradient to grads (finish_block); 'sgd'/'adam' step from the raw
+    gradient in one pass (adam's lr is lr_t). With want_sumsq (sgd/adam)
+    returns the step's sum of squares of the new params (one run), else
+    None. With clear (sgd/adam), the step sets the raw gradients to 0 as it
+    reads them."""
     cdef double sumsq = 0.0
+    cdef Py_ssize_t n = params.shape[0]
     cdef Step step
-    step.solver = {"none": NO_STEP, "sgd": SGD, "adam": ADAM}[solver]
-    step.lr = lr
-    step.momentum = momentum
-    step.nesterov = nesterov
-    step.beta_1 = beta_1
-    step.beta_2 = beta_2
-    step.epsilon = epsilon
+    if solver == "none":
+        with nogil:
+            finish_block(&params[0], &grads[0], n, <floating>alpha, <floating>sw_sum)
+        return None
+    step = _step(solver, lr, momentum, nesterov, beta_1, beta_2, epsilon)
     with nogil:
-        finish_and_step(&step, &params[0], &grads[0], &state_a[0], &state_b[0],
-                        params.shape[0], <floating>alpha, <floating>sw_sum,
-                        &sumsq if want_sumsq else NULL, clear)
+        step_block(&step, &params[0], &grads[0], &state_a[0], &state_b[0], 1, n, n,
+                   max(n, 1), <floating>alpha, <floating>sw_sum,
+                   &sumsq if want_sumsq else NULL, clear)
     return sumsq if want_sumsq else None
