@@ -11,6 +11,8 @@ import zipfile
 sdist, wheel = sys.argv[1], sys.argv[2]
 names = tarfile.open(sdist).getnames()
 for suffix in ("fastmlp/_kernels/_network.pyx", "fastmlp/_kernels/_blas.pxd",
+               "fastmlp/_kernels/_parts.pxd", "fastmlp/_kernels/_passes.pyx",
+               "fastmlp/_kernels/_layout.pxd",
                "src/fastmlp_math.h", "src/fastmlp_omp.h", "tests/test_oracle.py", "LICENSE"):
     assert any(n.endswith(suffix) for n in names), f"sdist lacks {suffix}"
 assert not [n for n in names if n.endswith((".c", ".so", ".o"))], "sdist has built files"
