@@ -113,6 +113,14 @@ beta_1, beta_2, epsilon
         self.learning_rate = rate
         return False, msg + " Setting learning rate to %f" % self.learning_rate
 
+    def __setstate__(self, state):
+        # Pickles of fastmlp before 0.1.0's refactor held state_a/state_b.
+        if "state_a" in state:
+            state = dict(state)
+            a, b = state.pop("state_a"), state.pop("state_b")
+            state["state"] = (a, b) if len(SOLVERS[state["solver"]].state) == 2 else (a,)
+        self.__dict__.update(state)
+
     # ---- the model file (format version 1 names these fields) ---------------
 
     FILE_FIELDS = ("solver", "learning_rate_init", "learning_rate", "lr_schedule",

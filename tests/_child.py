@@ -20,7 +20,8 @@ def child_env():
     return env
 
 
-def run_python(args, timeout, **kw):
-    """subprocess.run([python, *args]) with output captured as text."""
+def run_python(args, timeout, env_extra=None, **kw):
+    """subprocess.run([python, *args]) with output captured as text (and the
+    variables of env_extra added to the environment)."""
     return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                          timeout=timeout, env=child_env(), **kw)
+                          timeout=timeout, env={**child_env(), **(env_extra or {})}, **kw)

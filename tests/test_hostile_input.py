@@ -12,10 +12,9 @@ import fastmlp
 from _child import run_python
 from _snapshot import assert_unchanged, snapshot
 
-pytest.importorskip("hypothesis")
-
 
 def test_random_hostile_inputs_work_or_raise_like_scikit_learn():
+    pytest.importorskip("hypothesis")  # (only this test needs it)
     # Property-based (tests/_hostile.py), in a child process: a crash in a
     # kernel fails this test with the child's output instead of the run.
     proc = run_python([str(Path(__file__).with_name("_hostile.py"))], timeout=900)

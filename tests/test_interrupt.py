@@ -1,7 +1,6 @@
 """Ctrl-C during a long sgd/adam fit stops it between mini-batches, as in sklearn."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

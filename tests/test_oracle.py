@@ -9,38 +9,10 @@ option once rather than every combination.
 import numpy as np
 import pytest
 from sklearn import neural_network as sk
-from sklearn.datasets import make_classification, make_regression
 
 import fastmlp
 
-from _oracle import fit_both, rel_diff, worst_difference
-
-TOL = {np.float64: 1e-6, np.float32: 1e-3}
-
-
-def _classification(kind, n=157, seed=0):
-    X, y = make_classification(
-        n_samples=n, n_features=9, n_informative=6, n_classes=2 if kind == "binary" else 4,
-        n_clusters_per_class=1, random_state=seed,
-    )
-    if kind == "multilabel":
-        rng = np.random.RandomState(seed)
-        y = np.column_stack([y == 1, y >= 2, rng.rand(n) > 0.5]).astype(int)
-    elif kind == "binary":
-        y = np.where(y == 1, "yes", "no")  # string labels go through the binarizer
-    return X, y
-
-
-def _regression(kind, n=143, seed=0):
-    X, y = make_regression(
-        n_samples=n, n_features=7, n_targets=3 if kind == "multi" else 1,
-        noise=0.5, random_state=seed,
-    )
-    y = y / np.abs(y).max()
-    if kind == "poisson":
-        y = np.random.RandomState(seed).poisson(np.exp(X[:, 0] * 0.5)).astype(float)
-    return X, y
-
+from _oracle import TOL, classification, fit_both, regression, rel_diff, worst_difference
 
 # (name, estimator kwargs, data kind, dtype, with sample_weight)
 CLASSIFIER_CASES = [
@@ -111,7 +83,7 @@ def _check(ours, theirs, X, dtype, predict_fns):
 @pytest.mark.parametrize("name, kwargs, kind, dtype, weighted", CLASSIFIER_CASES,
                          ids=[c[0] for c in CLASSIFIER_CASES])
 def test_classifier_matches_sklearn(name, kwargs, kind, dtype, weighted):
-    X, y = _classification(kind)
+    X, y = classification(kind)
     X = X.astype(dtype)
     sw = np.random.RandomState(1).uniform(0.5, 2, len(X)) if weighted else None
     params = dict(random_state=3, max_iter=8, **kwargs)
@@ -124,7 +96,7 @@ def test_classifier_matches_sklearn(name, kwargs, kind, dtype, weighted):
 @pytest.mark.parametrize("name, kwargs, kind, dtype, weighted", REGRESSOR_CASES,
                          ids=[c[0] for c in REGRESSOR_CASES])
 def test_regressor_matches_sklearn(name, kwargs, kind, dtype, weighted):
-    X, y = _regression(kind)
+    X, y = regression(kind)
     X = X.astype(dtype)
     sw = np.random.RandomState(1).uniform(0.5, 2, len(X)) if weighted else None
     params = dict(random_state=5, max_iter=10, **kwargs)
@@ -134,8 +106,8 @@ def test_regressor_matches_sklearn(name, kwargs, kind, dtype, weighted):
 
 
 @pytest.mark.parametrize("Est, data", [
-    ("MLPClassifier", lambda: _classification("multiclass")),
-    ("MLPRegressor", lambda: _regression("single")),
+    ("MLPClassifier", lambda: classification("multiclass")),
+    ("MLPRegressor", lambda: regression("single")),
 ])
 def test_stopping_rule_matches_sklearn(Est, data):
     # A large tol makes n_iter_no_change trigger within a few epochs.
@@ -151,7 +123,7 @@ def test_stopping_rule_matches_sklearn(Est, data):
 
 
 def test_adaptive_learning_rate_matches_sklearn():
-    X, y = _classification("multiclass")
+    X, y = classification("multiclass")
     params = dict(solver="sgd", learning_rate="adaptive", tol=0.1, n_iter_no_change=1,
                   random_state=0, max_iter=12, hidden_layer_sizes=(8,),
                   learning_rate_init=0.05)
@@ -164,7 +136,7 @@ def test_adaptive_learning_rate_matches_sklearn():
 
 def test_random_state_instance_and_refit_match_sklearn():
     # A RandomState instance continues its stream across fits, as in sklearn.
-    X, y = _classification("binary")
+    X, y = classification("binary")
     ours = fastmlp.MLPClassifier(random_state=np.random.RandomState(7), max_iter=3)
     theirs = sk.MLPClassifier(random_state=np.random.RandomState(7), max_iter=3)
     for _ in range(2):
@@ -173,7 +145,7 @@ def test_random_state_instance_and_refit_match_sklearn():
 
 
 def test_batch_size_larger_than_n_warns_and_clips():
-    X, y = _classification("multiclass", n=40)
+    X, y = classification("multiclass", n=40)
     params = dict(batch_size=100, random_state=0, max_iter=3)
     with pytest.warns(UserWarning, match="batch_size"):
         ours = fastmlp.MLPClassifier(**params).fit(X, y)

@@ -16,30 +16,22 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import neural_network as sk
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 import fastmlp
 
-from _oracle import fit_both, rel_diff, worst_difference
-
-TOL = {np.float64: 1e-6, np.float32: 1e-3}
+from _oracle import TOL, fit_both, param_diff, rel_diff, worst_difference
+from _oracle import classification as _classification
+from _oracle import regression as _regression
 
 
 def _clf_data(n_classes=3, n=240, seed=0):
-    return make_classification(n_samples=n, n_features=10, n_informative=6,
-                               n_classes=n_classes, n_clusters_per_class=1, random_state=seed)
+    return _classification(n_classes, n=n, n_features=10, seed=seed)
 
 
 def _reg_data(n_targets=1, n=220, seed=0):
-    X, y = make_regression(n_samples=n, n_features=8, n_targets=n_targets, noise=1.0,
-                           random_state=seed)
-    return X, y / np.abs(y).max()
-
-
-def _param_diff(ours, theirs):
-    return max(rel_diff(a, b) for a, b in zip(ours.coefs_ + ours.intercepts_,
-                                               theirs.coefs_ + theirs.intercepts_))
+    return _regression(n_targets, n=n, n_features=8, seed=seed)
 
 
 @pytest.mark.parametrize("Est, data, dtype, weighted", [
@@ -58,7 +50,7 @@ def test_lbfgs_matches_sklearn(Est, data, dtype, weighted):
                             X, y, sw)
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float64
-    assert _param_diff(ours, theirs) <= TOL[dtype]
+    assert param_diff(ours, theirs) <= TOL[dtype]
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=TOL[dtype])
     assert ours.t_ == theirs.t_ == 0
     assert not hasattr(ours, "loss_curve_")
@@ -152,7 +144,7 @@ def test_partial_fit_regressor_and_its_lbfgs_quirk_match_sklearn():
         ours = fastmlp.MLPRegressor(**params).partial_fit(X, y)
         theirs = sk.MLPRegressor(**params).partial_fit(X, y)
     assert ours.n_iter_ == theirs.n_iter_ > 1
-    assert _param_diff(ours, theirs) <= 1e-6
+    assert param_diff(ours, theirs) <= 1e-6
 
 
 def test_partial_fit_is_unavailable_for_lbfgs_classifier():
@@ -213,7 +205,7 @@ def test_sparse_input_matches_sklearn(fmt, solver, dtype):
     params = dict(solver=solver, max_iter=8, random_state=0, hidden_layer_sizes=(7,),
                   batch_size=33)
     ours, theirs = fit_both(fastmlp.MLPClassifier(**params), sk.MLPClassifier(**params), X, y)
-    assert _param_diff(ours, theirs) <= TOL[dtype]
+    assert param_diff(ours, theirs) <= TOL[dtype]
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X),
                                rtol=TOL[dtype], atol=TOL[dtype])
     # Dense and sparse input give the same fastmlp model.
@@ -221,7 +213,7 @@ def test_sparse_input_matches_sklearn(fmt, solver, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         dense.fit(X.toarray(), y)
-    assert _param_diff(dense, ours) <= TOL[dtype]
+    assert param_diff(dense, ours) <= TOL[dtype]
 
 
 def test_sparse_regression_partial_fit_matches_sklearn():

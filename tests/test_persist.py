@@ -256,3 +256,44 @@ def test_resigned_random_damage_never_crashes(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     assert counts["rejected"] > 0 and sum(counts.values()) == 600
+
+
+DATA = __import__("pathlib").Path(__file__).with_name("data")
+
+
+def test_files_of_format_version_1_still_load():
+    """Files written by fastmlp 0.1.0 at commit 98fce46 (before the model
+    file's writer moved into the optimizer): the weights predict what a NumPy
+    forward pass of them gives, and the training state is scikit-learn's."""
+    X = np.random.RandomState(0).randn(40, 4)
+    clf = fastmlp.load(DATA / "v1-adam-classifier.fmlp")  # two partial_fit calls
+    hidden = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    p = 1 / (1 + np.exp(-(hidden @ clf.coefs_[1] + clf.intercepts_[1])))
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], p.ravel(), rtol=1e-12)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert (clf.t_, clf.n_iter_, clf._optimizer.t) == (80, 1, 2)  # two 40-row batches
+    assert [a.shape for a in clf._optimizer.state] == [(31,), (31,)]
+    assert all(a.any() for a in clf._optimizer.state)
+    clf.partial_fit(X, np.where(X[:, 0] + X[:, 1] > 0, "yes", "no"))
+    assert clf._optimizer.t == 3
+
+    reg = fastmlp.load(DATA / "v1-sgd-regressor-float32.fmlp")  # 4 epochs, invscaling
+    assert reg.coefs_[0].dtype == np.float32 and reg.t_ == 160
+    assert reg._optimizer.learning_rate == pytest.approx(0.001 / 161 ** 0.5, rel=1e-12)
+    assert len(reg._optimizer.state) == 1 and reg._optimizer.state[0].shape == (19,)
+    hidden = np.maximum(X.astype(np.float32) @ reg.coefs_[0] + reg.intercepts_[0], 0)
+    np.testing.assert_allclose(reg.predict(X.astype(np.float32)),
+                               (hidden @ reg.coefs_[1] + reg.intercepts_[1]).ravel(),
+                               rtol=1e-5)
+
+
+def test_pickled_optimizer_state_of_before_the_refactor_loads():
+    from fastmlp._optimizers import StochasticOptimizer
+
+    opt = StochasticOptimizer("adam", 5, np.float64, learning_rate_init=0.01)
+    old = {k: v for k, v in vars(opt).items() if k != "state"}
+    old.update(state_a=np.arange(5.0), state_b=np.ones(5))
+    restored = object.__new__(StochasticOptimizer)
+    restored.__setstate__(old)
+    np.testing.assert_array_equal(restored.state[0], np.arange(5.0))
+    np.testing.assert_array_equal(restored.state[1], np.ones(5))

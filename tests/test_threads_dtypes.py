@@ -147,3 +147,20 @@ def test_bits_are_the_same_across_processes_and_more_threads_than_cores():
         assert proc.returncode == 0, proc.stderr[-2000:]
         digests.add(proc.stdout.strip())
     assert len(digests) == 1, digests
+
+
+def test_n_threads_none_honours_omp_num_threads_and_show_config_says_so():
+    from _child import run_python
+
+    child = ("import io, fastmlp; from fastmlp._threads import resolve_n_threads\n"
+             "out = io.StringIO(); fastmlp.show_config(file=out)\n"
+             "print(resolve_n_threads(None), resolve_n_threads(5)); print(out.getvalue())")
+    proc = run_python(["-c", child], timeout=120, env_extra={"OMP_NUM_THREADS": "3"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, *config = proc.stdout.splitlines()
+    from fastmlp._kernels._openmp_helpers import openmp_enabled
+
+    assert first == ("3 5" if openmp_enabled() else "1 1")
+    assert any(line.strip().startswith("OpenMP: ") for line in config)
+    if openmp_enabled():
+        assert "  max threads: 3 (n_threads=None uses this)" in config
