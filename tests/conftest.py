@@ -11,6 +11,7 @@ kernel level (small shims over the Cython kernels, float32/float64, n_threads 1 
                        fused step against params - lr * gradient, the whole-gradient
                        and pre-activation paths give the same bits
     test_gradients     finite differences of the loss, every activation x loss
+    test_training      the training driver's epoch-end listeners and its monitor
     test_kinds         the registry: its rows match the kernels' enums and
                        scikit-learn's parameter values; its references are
                        consistent (derivatives by finite differences)
