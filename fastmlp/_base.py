@@ -236,7 +236,9 @@ class _BaseMLP(BaseEstimator):
         return LOSSES[self._loss_name()].out_activation
 
     def _spec(self, units):
-        return _network.make_spec(units, self.activation, self._loss_name())
+        kind = LOSSES[self._loss_name()]
+        loss_param = getattr(self, kind.parameter) if kind.parameter else 0.0
+        return _network.make_spec(units, self.activation, kind.name, loss_param)
 
     # ---- prediction --------------------------------------------------------
 

@@ -20,15 +20,17 @@ from fastmlp._threads import blas_single_threaded
 run_epoch = _kernel.run_epoch
 
 
-def make_spec(units, activation, loss):
+def make_spec(units, activation, loss, loss_param=0.0):
     """The kernels' description of a network of layer widths ``units`` with
-    hidden ``activation`` and ``loss`` (which brings its output activation)."""
+    hidden ``activation`` and ``loss`` (which brings its output activation),
+    whose own parameter (if it has one) is ``loss_param``."""
     hidden = ACTIVATIONS[activation]
     kind = LOSSES[loss]
     return NetSpec(
         list(units), hidden_activation=hidden.kernel,
         out_activation=ACTIVATIONS[kind.out_activation].kernel, loss=kind.kernel,
-        loss_scale=kind.scale(units[-1]), keep_preactivation=hidden.needs_preactivation,
+        loss_param=float(loss_param), loss_scale=kind.scale(units[-1]),
+        keep_preactivation=hidden.needs_preactivation,
     )
 
 
