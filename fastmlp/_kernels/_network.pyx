@@ -30,7 +30,7 @@ from fastmlp._kernels._parts cimport (
     _team_size, _this_team,
 )
 from fastmlp._kernels._passes cimport (
-    Batch, Workspace, all_finite, backward, batch_step, finish_grads, forward,
+    Batch, Workspace, all_finite, backward, batch_step, finish_whole, forward,
     output_loss, sumsq, weight_sum,
 )
 
@@ -255,7 +255,8 @@ cdef double _chunked_loss(const Layout* lay, Py_ssize_t n_params, const floating
             _sync(&team)
             c0 = c0 + nb
         if grads != NULL:
-            finish_grads(lay, params, grads, n_params, alpha, sw_sum, &team)
+            finish_whole(lay, NULL, <floating*>params, grads, NULL, NULL, n_params, alpha,
+                         sw_sum, &team)
         penalty = (0.5 * alpha) * sumsq(params, lay.n_coefs, sum_partials, &team) / sw_sum
         if team.tid == 0:
             total[0] = lay.loss.scale * data_loss / sw_sum + penalty

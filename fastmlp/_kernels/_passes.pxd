@@ -46,7 +46,8 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                    floating* state_b, double alpha, double sw_sum, double* l2_parts,
                    const Team* team) noexcept nogil
 
-cdef void finish_grads(const Layout* lay, const floating* params, floating* grads,
+cdef void finish_whole(const Layout* lay, const Step* step, floating* params,
+                       floating* grads, floating* state_a, floating* state_b,
                        Py_ssize_t n_params, double alpha, double sw_sum,
                        const Team* team) noexcept nogil
 

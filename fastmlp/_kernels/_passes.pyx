@@ -331,7 +331,7 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
     """Gradients from the output delta at deltas + nb*cum[L-1], layer by layer.
 
     With step NULL: raw sums A_l^T D_{l+1} and sum_rows D_{l+1} go to grads
-    (added to them with accumulate; finish_grads finishes them).
+    (added to them with accumulate; finish_whole finishes them).
     Otherwise each part of W_l's gradient is finished and stepped (params and
     optimizer state updated) right after its GEMM, while it is in cache; the
     delta D_l = (D_{l+1} W_l^T) act'(Z_l) is computed first, from the old W_l
@@ -461,11 +461,25 @@ cdef void backward(const Layout* lay, floating* params, floating* grads,
                              u_out, <floating>0, s, False)
 
 
-cdef void finish_grads(const Layout* lay, const floating* params, floating* grads,
+cdef inline void _finish_range(const Step* step, floating* params, floating* grads,
+                               floating* state_a, floating* state_b, Py_ssize_t i0,
+                               Py_ssize_t n, floating alpha, floating sw_sum) noexcept nogil:
+    if step == NULL:
+        finish_block(params + i0, grads + i0, n, alpha, sw_sum)
+    else:
+        _finish_rows(step, params, grads, state_a, state_b, i0, 1, n, n, alpha, sw_sum,
+                     False)
+
+
+cdef void finish_whole(const Layout* lay, const Step* step, floating* params,
+                       floating* grads, floating* state_a, floating* state_b,
                        Py_ssize_t n_params, double alpha, double sw_sum,
                        const Team* team) noexcept nogil:
-    """gW := (raw + alpha W) / sum(w) and gb := raw / sum(w), element-wise;
-    each thread of the team finishes its own SUM_BLOCK blocks."""
+    """Every parameter from the raw gradient sums of the whole batch (or of
+    all rows), in SUM_BLOCK blocks shared by the team, alpha on the weights
+    only: with step NULL the finished gradient g = (raw + alpha W) / sum(w)
+    goes to grads (L-BFGS); otherwise the step is taken from it, element for
+    element the step that backward fuses."""
     cdef Py_ssize_t n_blocks = _n_blocks(n_params, SUM_BLOCK), blk, i0, i1
     cdef Py_ssize_t n_coefs = lay.n_coefs
     for blk in range(n_blocks):
@@ -474,36 +488,12 @@ cdef void finish_grads(const Layout* lay, const floating* params, floating* grad
         i0 = blk * SUM_BLOCK
         i1 = min(i0 + SUM_BLOCK, n_params)
         if i0 < n_coefs:
-            finish_block(params + i0, grads + i0, min(i1, n_coefs) - i0,
-                         <floating>alpha, <floating>sw_sum)
+            _finish_range(step, params, grads, state_a, state_b, i0,
+                          min(i1, n_coefs) - i0, <floating>alpha, <floating>sw_sum)
         if i1 > n_coefs:
             i0 = max(i0, n_coefs)
-            finish_block(params + i0, grads + i0, i1 - i0, <floating>0,
-                         <floating>sw_sum)
-
-
-cdef void _step_whole(const Layout* lay, const Step* step, floating* params,
-                      floating* grads, floating* state_a, floating* state_b,
-                      Py_ssize_t n_params, double alpha, double sw_sum,
-                      const Team* team) noexcept nogil:
-    """The step of every parameter from the raw gradient of the whole batch,
-    in SUM_BLOCK blocks shared by the team: element for element the step
-    backward fuses (the same finish, alpha on the weights only)."""
-    cdef Py_ssize_t n_blocks = _n_blocks(n_params, SUM_BLOCK), blk, i0, i1
-    cdef Py_ssize_t n_coefs = lay.n_coefs
-    for blk in range(n_blocks):
-        if not _mine(team, blk):
-            continue
-        i0 = blk * SUM_BLOCK
-        i1 = min(i0 + SUM_BLOCK, n_params)
-        if i0 < n_coefs:
-            _finish_rows(step, params, grads, state_a, state_b, i0, 1,
-                         min(i1, n_coefs) - i0, min(i1, n_coefs) - i0,
-                         <floating>alpha, <floating>sw_sum, False)
-        if i1 > n_coefs:
-            i0 = max(i0, n_coefs)
-            _finish_rows(step, params, grads, state_a, state_b, i0, 1, i1 - i0, i1 - i0,
-                         <floating>0, <floating>sw_sum, False)
+            _finish_range(step, params, grads, state_a, state_b, i0, i1 - i0,
+                          <floating>0, <floating>sw_sum)
 
 
 cdef double weight_sum(const floating* sw, Py_ssize_t n) noexcept nogil:
@@ -558,8 +548,8 @@ cdef double batch_step(const Layout* lay, Py_ssize_t n_params, const Optimizer* 
         backward(lay, params, grads, X, batch.csr, nb, acts, zs, deltas, False, NULL,
                  state_a, state_b, alpha, sw_sum, NULL, team)
         _sync(team)  # the whole raw gradient is in grads
-        _step_whole(lay, step, params, grads, state_a, state_b, n_params, alpha, sw_sum,
-                    team)
+        finish_whole(lay, step, params, grads, state_a, state_b, n_params, alpha, sw_sum,
+                     team)
         _sync(team)
         sumsq_io[0] = -1.0
     else:
