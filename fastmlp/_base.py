@@ -22,8 +22,8 @@ from fastmlp._kinds import HIDDEN_ACTIVATIONS, LOSSES, SCHEDULES, SOLVERS, STOCH
 from fastmlp._network import BLAS_MAX_DIM
 from fastmlp._threads import blas_single_threaded, resolve_n_threads
 from fastmlp._training import (
-    NonFiniteInput, StochasticSettings, TrainingState, ValidationScorer, VerboseOutput,
-    fit_lbfgs, fit_stochastic,
+    StochasticSettings, TrainingState, ValidationScorer, VerboseOutput, fit_lbfgs,
+    fit_stochastic,
 )
 from fastmlp._validation import (
     ARRAY_LIKE, BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Among, Interval,
@@ -163,17 +163,16 @@ class _BaseMLP(BaseEstimator):
             if self.solver in STOCHASTIC_SOLVERS:
                 scorer = ValidationScorer(spec, n_threads, self._decoder(),
                                           self._score_function)
-                try:
-                    flat, state = fit_stochastic(
-                        StochasticSettings.from_params(params), spec, flat, X, Y,
-                        sample_weight, rng, self._training_state(),
-                        incremental=incremental, n_threads=n_threads, scorer=scorer,
-                        stratify=self._is_classifier and self.n_outputs_ == 1,
-                        listeners=[VerboseOutput] if self.verbose else [],
-                        check_x=defer_check,
-                    )
-                except NonFiniteInput:
-                    raise self._nonfinite_x_error(X) from None
+                # (NonFiniteInput, X's NaN/inf found on the way, becomes
+                # scikit-learn's error in _fit)
+                flat, state = fit_stochastic(
+                    StochasticSettings.from_params(params), spec, flat, X, Y,
+                    sample_weight, rng, self._training_state(),
+                    incremental=incremental, n_threads=n_threads, scorer=scorer,
+                    stratify=self._is_classifier and self.n_outputs_ == 1,
+                    listeners=[VerboseOutput] if self.verbose else [],
+                    check_x=defer_check,
+                )
                 self._set_training_state(state)
             else:
                 flat, self.n_iter_, self.loss_ = fit_lbfgs(
