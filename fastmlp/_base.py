@@ -156,11 +156,14 @@ class _BaseMLP(BaseEstimator):
         else:
             check_layers(self.coefs_, self.intercepts_, units)
         spec = self._spec(units)
-        flat = _network.pack(self.coefs_, self.intercepts_, X.dtype)
+        stochastic = self.solver in STOCHASTIC_SOLVERS
+        # (sgd/adam train in X's dtype; lbfgs in float64, from the weights as they are)
+        flat = _network.pack(self.coefs_, self.intercepts_,
+                             X.dtype if stochastic else np.float64)
         n_threads = resolve_n_threads(self.n_threads)
         params = self.get_params(deep=False)
         with blas_single_threaded():
-            if self.solver in STOCHASTIC_SOLVERS:
+            if stochastic:
                 scorer = ValidationScorer(spec, n_threads, self._decoder(),
                                           self._score_function)
                 # (NonFiniteInput, X's NaN/inf found on the way, becomes
@@ -235,9 +238,12 @@ class _BaseMLP(BaseEstimator):
         return LOSSES[self._loss_name()].out_activation
 
     def _spec(self, units):
+        """The network: the fitted output activation (scikit-learn keeps
+        out_activation_ from the first fit, whatever `loss` is later)."""
         kind = LOSSES[self._loss_name()]
         loss_param = getattr(self, kind.parameter) if kind.parameter else 0.0
-        return _network.make_spec(units, self.activation, kind.name, loss_param)
+        return _network.make_spec(units, self.activation, kind.name, loss_param,
+                                  out_activation=self.out_activation_)
 
     # ---- prediction --------------------------------------------------------
 

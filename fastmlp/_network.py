@@ -20,15 +20,20 @@ from fastmlp._threads import blas_single_threaded
 run_epoch = _kernel.run_epoch
 
 
-def make_spec(units, activation, loss, loss_param=0.0):
+def make_spec(units, activation, loss, loss_param=0.0, out_activation=None):
     """The kernels' description of a network of layer widths ``units`` with
-    hidden ``activation`` and ``loss`` (which brings its output activation),
-    whose own parameter (if it has one) is ``loss_param``."""
+    hidden ``activation`` and ``loss``, whose own parameter (if it has one) is
+    ``loss_param``. The output activation is the loss's unless given (a
+    fitted model keeps its ``out_activation_``, as scikit-learn does, even if
+    ``loss`` is changed afterwards)."""
     hidden = ACTIVATIONS[activation]
+    if not hidden.hidden:
+        raise ValueError(f"{activation!r} is not a hidden activation.")
     kind = LOSSES[loss]
     return NetSpec(
         list(units), hidden_activation=hidden.kernel,
-        out_activation=ACTIVATIONS[kind.out_activation].kernel, loss=kind.kernel,
+        out_activation=ACTIVATIONS[out_activation or kind.out_activation].kernel,
+        loss=kind.kernel,
         loss_param=float(loss_param), loss_scale=kind.scale(units[-1]),
         keep_preactivation=hidden.needs_preactivation,
     )

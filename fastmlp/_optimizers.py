@@ -42,7 +42,8 @@ beta_1, beta_2, epsilon
         (velocity,) for sgd, (first moment, second moment) for adam.
     whole_gradient : bool
         The kernel finishes each batch's whole gradient before stepping (an
-        option that reads all of it sets this; none does yet). Same result.
+        option that reads all of it sets this; none does yet). The same
+        parameters; the reported loss adds its L2 term in another order.
     """
 
     whole_gradient = False

@@ -18,6 +18,7 @@ sample weights. Kinds arrive as integers (fastmlp._kinds maps names to them).
 import numpy as np
 import scipy.sparse as sp
 
+from fastmlp._kernels._ops cimport is_activation, is_hidden_activation, is_loss
 from fastmlp._kernels._parts cimport MAX_PARTS, ROW_BLOCK, ROW_CHUNK, SUM_BLOCK, _n_blocks
 
 
@@ -45,6 +46,11 @@ cdef class NetSpec:
                   double loss_param=0.0, double loss_scale=1.0,
                   bint keep_preactivation=False):
         cdef Py_ssize_t L = len(units) - 1, l
+        if L < 1 or any(u < 1 for u in units):
+            raise ValueError(f"A network needs two or more layers of 1+ units, got {units}.")
+        if not (is_hidden_activation(hidden_activation) and is_activation(out_activation)
+                and is_loss(loss)):
+            raise ValueError("Unknown activation or loss kind.")
         buf = np.zeros(4 * L + 2, dtype=np.intp)
         self._buf = buf
         cdef Py_ssize_t* p = &self._buf[0]
@@ -109,6 +115,11 @@ cdef const void* _address(a):
     return NULL if a.size == 0 else <const void*><size_t>a.__array_interface__["data"][0]
 
 
+cdef const void* _dense_address(a):
+    """The address of a dense X's data (never NULL, so NULL means sparse)."""
+    return <const void*><size_t>a.__array_interface__["data"][0]
+
+
 cdef class KernelInput:
     """The rows of X in the floating type of a network, as the kernels read them.
 
@@ -143,7 +154,7 @@ cdef class KernelInput:
         else:
             X = np.ascontiguousarray(X, dtype=dtype)
             self._arrays = (X,)
-            self.dense = _address(X)
+            self.dense = _dense_address(X)
             self.csr.data = NULL
             self.csr.indices = NULL
             self.csr.indptr = NULL

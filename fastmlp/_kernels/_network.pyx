@@ -55,11 +55,35 @@ cdef int _reraise() except -1:
     return -1
 
 
-cdef void _check_types(KernelInput X, Py_ssize_t itemsize, Py_ssize_t n_features,
-                       Py_ssize_t n_rows) except *:
-    """The one check the drivers make (a mismatch would read out of bounds)."""
-    if X.itemsize != itemsize or X.n_features != n_features or X.n_rows != n_rows:
-        raise ValueError("The kernel input does not match the network or its dtype.")
+cdef void _check(bint ok, str what) except *:
+    """The entry points check every size they rely on (once per call, with
+    the GIL: a mismatch would read or write out of bounds). The values of
+    ``order`` and of the CSR index arrays are trusted: the Python layer
+    builds them."""
+    if not ok:
+        raise ValueError(f"The kernel's {what} does not match the network, its dtype "
+                         "or the rows of X.")
+
+
+cdef void _check_rows(NetSpec net, KernelInput X, Py_ssize_t itemsize, Py_ssize_t Y_rows,
+                      Py_ssize_t Y_cols, object sample_weight, Py_ssize_t params) except *:
+    _check(X.itemsize == itemsize and X.n_features == net.lay.units[0] and X.n_rows > 0,
+           "input X")
+    _check(Y_rows == X.n_rows and Y_cols == net.n_outputs, "Y (or out)")
+    _check(sample_weight is None or len(sample_weight) == X.n_rows, "sample_weight")
+    _check(params == net.n_params, "params")
+
+
+cdef inline Batch _batch(const void* X, const CSR* csr, const void* Y, const void* sw,
+                         Py_ssize_t nb) noexcept nogil:
+    # (assigned whole inside the parallel region, so that each thread has its own)
+    cdef Batch batch
+    batch.X = X
+    batch.csr = csr
+    batch.Y = Y
+    batch.sw = sw
+    batch.nb = nb
+    return batch
 
 
 def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, ::1] Y,
@@ -108,9 +132,14 @@ def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, :
     cdef Py_ssize_t L = lay.n_layers, n = Y.shape[0], F = lay.units[0]
     cdef Py_ssize_t K = lay.units[L], B = batch_size
     cdef Py_ssize_t n_params = net.n_params, start, nb, i, src, r0, r1
-    _check_types(X, sizeof(floating), F, n)
-    if opt.itemsize != sizeof(floating) or opt.n_params != n_params:
-        raise ValueError("The optimizer state does not match the network or its dtype.")
+    _check_rows(net, X, sizeof(floating), Y.shape[0], Y.shape[1], sample_weight,
+                params.shape[0])
+    _check(grads.shape[0] == n_params, "grads")
+    _check(opt.itemsize == sizeof(floating) and opt.n_params == n_params, "optimizer state")
+    _check(B >= 1, "batch_size")
+    _check(order.shape[0] == n if order is not None else not X.sparse, "order")
+    n_float, n_double = net.workspace_sizes(B)
+    _check(work.shape[0] >= n_float and partials.shape[0] >= n_double, "workspace")
     cdef floating* acts = &work[0]
     cdef floating* deltas = acts + B * lay.cum[L]
     cdef floating* zs = deltas + B * lay.cum[L] if lay.keep_z else NULL
@@ -119,7 +148,7 @@ def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, :
     cdef floating* swbuf = ybuf + B * K
     cdef floating* state_a = <floating*>opt.state_a
     cdef floating* state_b = <floating*>opt.state_b
-    cdef const floating* Xp = <const floating*>X.dense
+    cdef const floating* Xp = NULL if X.sparse else <const floating*>X.dense
     cdef const floating* Yp = &Y[0, 0]
     cdef const floating* swp = NULL if sample_weight is None else &sample_weight[0]
     cdef const Py_ssize_t* op = NULL if order is None else &order[0]
@@ -151,7 +180,6 @@ def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, :
         team = _this_team()
         step = o.step
         my_csr = csr
-        batch.csr = NULL if Xp != NULL else &my_csr
         sumsq_io = -1.0  # ||W||^2 unknown until the first batch computes it
         n_bad = 0
         acc = 0.0
@@ -167,9 +195,8 @@ def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, :
                         shared[0] = 1.0
                 last_check = fastmlp_now()
             if op == NULL:
-                batch.X = NULL if Xp == NULL else Xp + start * F
-                batch.Y = Yp + start * K
-                batch.sw = NULL if swp == NULL else swp + start
+                batch = _batch(NULL if Xp == NULL else Xp + start * F, NULL, Yp + start * K,
+                               NULL if swp == NULL else swp + start, nb)
             else:  # each thread gathers its share of the rows
                 r0 = nb * team.tid // team.nth
                 r1 = nb * (team.tid + 1) // team.nth
@@ -185,11 +212,10 @@ def run_epoch(NetSpec net, OptimizerSpec opt, KernelInput X, const floating[:, :
                     r1 = start + nb + min(B, n - start - nb) * (team.tid + 1) // team.nth
                     for i in range(r0, r1):
                         fastmlp_prefetch(Xp + op[i] * F, F * sizeof(floating))
-                batch.X = NULL if Xp == NULL else xbuf
-                batch.Y = ybuf
-                batch.sw = NULL if swp == NULL else swbuf
                 my_csr.rows = op + start
-            batch.nb = nb
+                batch = _batch(NULL if Xp == NULL else xbuf,
+                               NULL if Xp != NULL else &my_csr, ybuf,
+                               NULL if swp == NULL else swbuf, nb)
             _sync(&team)  # the batch is gathered; the signal check is seen
             if shared[0] != 0.0:
                 break
@@ -275,10 +301,15 @@ def loss_grad(NetSpec net, KernelInput X, const floating[:, ::1] Y,
     """
     cdef Py_ssize_t n = Y.shape[0]
     cdef double total
-    _check_types(X, sizeof(floating), net.lay.units[0], n)
+    _check_rows(net, X, sizeof(floating), Y.shape[0], Y.shape[1], sample_weight,
+                params.shape[0])
+    _check(grads.shape[0] == net.n_params, "grads")
+    n_float, n_double = net.workspace_sizes(min(n, <Py_ssize_t>ROW_CHUNK))
+    _check(work.shape[0] >= n_float and partials.shape[0] >= n_double, "workspace")
     with nogil:
         total = _chunked_loss(&net.lay, net.n_params, &params[0], &grads[0],
-                              <const floating*>X.dense, X.csr, X.all_rows, &Y[0, 0],
+                              NULL if X.sparse else <const floating*>X.dense, X.csr,
+                              X.all_rows, &Y[0, 0],
                               NULL if sample_weight is None else &sample_weight[0], n,
                               alpha, &work[0], &partials[0], n_threads)
     return total
@@ -295,10 +326,14 @@ def loss(NetSpec net, KernelInput X, const floating[:, ::1] Y,
     """
     cdef Py_ssize_t n = Y.shape[0]
     cdef double total
-    _check_types(X, sizeof(floating), net.lay.units[0], n)
+    _check_rows(net, X, sizeof(floating), Y.shape[0], Y.shape[1], sample_weight,
+                params.shape[0])
+    n_float, n_double = net.workspace_sizes(min(n, <Py_ssize_t>ROW_CHUNK))
+    _check(work.shape[0] >= n_float and partials.shape[0] >= n_double, "workspace")
     with nogil:
         total = _chunked_loss(&net.lay, net.n_params, &params[0], <floating*>NULL,
-                              <const floating*>X.dense, X.csr, X.all_rows, &Y[0, 0],
+                              NULL if X.sparse else <const floating*>X.dense, X.csr,
+                              X.all_rows, &Y[0, 0],
                               NULL if sample_weight is None else &sample_weight[0], n,
                               alpha, &work[0], &partials[0], n_threads)
     return total
@@ -328,8 +363,10 @@ def predict(NetSpec net, KernelInput X, const floating[::1] params, floating[:, 
     cdef Py_ssize_t n = out.shape[0], F = net.lay.units[0], K = net.n_outputs
     cdef Py_ssize_t c0, nb, c, n_chunks, n_bad = 0
     cdef Py_ssize_t per_thread = ROW_CHUNK * net.lay.cum[net.lay.n_layers - 1]
-    _check_types(X, sizeof(floating), F, n)
-    cdef const floating* Xp = <const floating*>X.dense
+    _check_rows(net, X, sizeof(floating), out.shape[0], out.shape[1], None,
+                params.shape[0])
+    _check(work.shape[0] >= net.predict_workspace_size(n, n_threads), "workspace")
+    cdef const floating* Xp = NULL if X.sparse else <const floating*>X.dense
     cdef floating* outp = &out[0, 0]
     cdef CSR csr = X.csr
     cdef CSR my_csr

@@ -28,6 +28,17 @@ cpdef enum Loss:
     POISSON = 3         # exp output
 
 
+cdef inline bint is_activation(int act) noexcept nogil:
+    return IDENTITY <= act <= EXP
+
+cdef inline bint is_hidden_activation(int act) noexcept nogil:
+    # The activations activation_derivative has a branch for.
+    return act == IDENTITY or act == LOGISTIC or act == TANH or act == RELU
+
+cdef inline bint is_loss(int loss) noexcept nogil:
+    return SQUARED_ERROR <= loss <= POISSON
+
+
 # ---- activations: a(z), and delta * a'(z) given z and a = a(z) -------------
 
 cdef inline floating act_identity(floating z) noexcept nogil:

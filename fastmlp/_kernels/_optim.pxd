@@ -30,7 +30,7 @@ cdef class OptimizerSpec:
     cdef void* state_a          # sgd: velocity; adam: first moment
     cdef void* state_b          # adam: second moment (sgd: = state_a, unused)
     cdef readonly Py_ssize_t n_params, itemsize
-    cdef public long long t     # Adam's step count, advanced once per batch
+    cdef public long long t     # batches stepped (Adam's rate is a function of it)
 
 
 cdef inline double adam_rate(double lr, double beta_1, double beta_2,

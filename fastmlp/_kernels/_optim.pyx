@@ -79,25 +79,29 @@ cdef class OptimizerSpec:
     alpha : float
         L2 strength.
     t : int
-        Adam's step count so far.
+        Batches stepped so far; the kernel advances it once per batch (only
+        Adam's rate reads it).
     momentum, nesterov, beta_1, beta_2, epsilon
         The rule's hyper-parameters.
     whole_gradient : bool
         Finish the batch's whole gradient before any parameter moves (for
         options that read all of it), instead of stepping each block of it
-        right after its GEMM. The parameters come out the same.
+        right after its GEMM. The parameters come out the same bits (the
+        reported loss adds its L2 term's squares in another order).
     """
 
     def __cinit__(self, int rule, tuple state, *, double learning_rate, double alpha,
                   long long t=0, double momentum=0.0, bint nesterov=False,
                   double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
                   bint whole_gradient=False):
+        if rule != SGD and rule != ADAM:
+            raise ValueError(f"Unknown update rule {rule}.")
         if len(state) != (2 if rule == ADAM else 1):
             raise ValueError("sgd keeps one state array, adam two.")
-        arrays = tuple(np.asarray(a) for a in state)
+        arrays = state
         for a in arrays:
-            if (a.ndim != 1 or not a.flags.c_contiguous or a.dtype != arrays[0].dtype
-                    or a.shape != arrays[0].shape
+            if (not isinstance(a, np.ndarray) or a.ndim != 1 or not a.flags.c_contiguous
+                    or a.dtype != arrays[0].dtype or a.shape != arrays[0].shape
                     or a.dtype not in (np.float32, np.float64)):
                 raise ValueError("Optimizer state must be 1-D float arrays of one size.")
             if not a.flags.writeable:
