@@ -152,14 +152,20 @@ def test_pickle_clone_and_assigned_coefs():
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], p.ravel(), rtol=1e-12)
 
 
-def test_verbose_prints_sklearns_lines(capsys):
-    fastmlp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, verbose=True,
-                          random_state=0).fit(X, y)
+@pytest.mark.parametrize("params, rule_speaks", [
+    (dict(), False),
+    (dict(early_stopping=True, n_iter_no_change=2, tol=0.5, max_iter=20), True),
+    (dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=0.5, max_iter=8),
+     True),
+], ids=["plain", "early-stopping", "adaptive"])
+def test_verbose_prints_sklearns_lines(capsys, params, rule_speaks):
+    params = {"hidden_layer_sizes": (3,), "max_iter": 2, "random_state": 0, **params}
+    fastmlp.MLPClassifier(verbose=True, **params).fit(X, y)
     ours = capsys.readouterr().out
-    sk.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, verbose=True,
-                     random_state=0).fit(X, y)
+    sk.MLPClassifier(verbose=True, **params).fit(X, y)
     theirs = capsys.readouterr().out
     assert ours == theirs and "Iteration 2, loss = " in ours
+    assert ("did not improve" in ours) == rule_speaks
 
 
 def _requests(est):

@@ -55,7 +55,9 @@ def _epochs(spec, X, Y, sw, flat, *, solver="adam", batch=64, epochs=2, n_thread
     opt.whole_gradient = whole_gradient
     inputs = KernelInput(X, dtype)
     n_work, n_partials = spec.workspace_sizes(batch)
-    work, partials = np.empty(n_work, dtype), np.empty(n_partials)
+    # exactly the sizes asked for, with a canary after each: nothing writes past them
+    work_c, partials_c = np.full(n_work + 64, 7, dtype), np.full(n_partials + 64, 7.0)
+    work, partials = work_c[:n_work], partials_c[:n_partials]
     grads = np.empty_like(flat)
     rng = np.random.RandomState(1)
     losses = []
@@ -68,6 +70,7 @@ def _epochs(spec, X, Y, sw, flat, *, solver="adam", batch=64, epochs=2, n_thread
                                 n_threads=n_threads)
         opt.took_steps(spec_opt)
         losses.append(loss_sum / len(Y))
+    assert (work_c[n_work:] == 7).all() and (partials_c[n_partials:] == 7).all()
     return flat, opt, losses
 
 
@@ -156,12 +159,15 @@ def test_whole_gradient_path_steps_the_same_parameters(dtype, solver, sparse, n_
 @pytest.mark.parametrize("sparse", [False, True])
 def test_kept_preactivations_change_no_bit(activation, dtype, sparse):
     """The path for activations whose derivative needs Z (Z stored in
-    training, read by the derivative) gives the bits of the plain path."""
-    units = (40, 48, 24, 3)
-    X, Y, sw, flat = _problem(dtype, sparse)
+    training, passed to the derivative) gives the bits of the plain path and
+    stays inside its workspace, on 1 thread and a team of 2. (No activation
+    of the registry reads Z yet: the first that does is checked against
+    PyTorch.)"""
+    units = (300, 256, 128, 3)  # a team of 2 shares every pass
+    X, Y, sw, flat = _problem(dtype, sparse, units=units)
     plain, kept = _spec(units, activation, keep=False), _spec(units, activation, keep=True)
     n_float = kept.workspace_sizes(64)[0]
-    assert n_float == plain.workspace_sizes(64)[0] + 64 * (48 + 24)
+    assert n_float == plain.workspace_sizes(64)[0] + 64 * (256 + 128)
     for n_threads in (1, 2):
         a = _epochs(plain, X, Y, sw, flat, n_threads=n_threads)
         b = _epochs(kept, X, Y, sw, flat, n_threads=n_threads)
@@ -174,13 +180,64 @@ def test_kept_preactivations_change_no_bit(activation, dtype, sparse):
         np.testing.assert_array_equal(ga, gb)
 
 
-def test_the_entry_points_refuse_an_input_of_another_dtype_or_width():
+def test_the_entry_points_refuse_what_does_not_fit_instead_of_crashing():
+    """Every size a kernel relies on is checked once per call (a mismatch
+    would read or write out of bounds): a ValueError, never a crash."""
+    from fastmlp._kernels import _network as kernel
+    from fastmlp._kernels._optim import OptimizerSpec
+
     units = (40, 48, 24, 3)
     X, Y, sw, flat = _problem(np.float64)
     spec = _spec(units)
-    with pytest.raises(ValueError, match="does not match"):
-        HeldOutLoss(spec, X[:, :10], Y, sw, 0.0, 1, np.float64)(flat)
-    loss = HeldOutLoss(spec, X, Y, sw, 0.0, 1, np.float64)
-    loss.inputs = KernelInput(X, np.float32)
-    with pytest.raises(ValueError, match="does not match"):
-        loss(flat)
+    inputs = KernelInput(X, np.float64)
+    n_work, n_partials = spec.workspace_sizes(len(Y))
+    work, partials = np.empty(n_work), np.empty(n_partials)
+    opt = StochasticOptimizer("sgd", flat.size, np.float64, learning_rate_init=0.1)
+    good = dict(spec=spec, inputs=inputs, Y=Y, sw=sw, params=flat, work=work,
+                partials=partials, order=None, batch=16, opt=opt.kernel_spec(0.0))
+
+    def epoch(**bad):
+        a = {**good, **bad}
+        return kernel.run_epoch(a["spec"], a["opt"], a["inputs"], a["Y"], a["sw"],
+                                a["order"], a["batch"], a["params"],
+                                grads=np.empty_like(a["params"]), work=a["work"],
+                                partials=a["partials"], n_threads=2)
+
+    def loss(**bad):
+        a = {**good, **bad}
+        return kernel.loss(a["spec"], a["inputs"], a["Y"], a["sw"], a["params"], alpha=0.0,
+                           work=a["work"], partials=a["partials"], n_threads=2)
+
+    epoch()  # the good call works
+    loss()
+    for call, bad in [
+        (epoch, dict(inputs=KernelInput(X[:, :10], np.float64))),   # other width
+        (epoch, dict(inputs=KernelInput(X, np.float32))),           # other dtype
+        (loss, dict(inputs=KernelInput(X[:50], np.float64))),       # other rows
+        (epoch, dict(Y=Y[:, :2].copy())),
+        (loss, dict(sw=sw[:10].copy())),
+        (epoch, dict(params=flat[:-1].copy())),
+        (epoch, dict(work=work[:100])),
+        (loss, dict(work=np.empty(1))),
+        (loss, dict(partials=np.empty(0))),
+        (epoch, dict(batch=0)),
+        (epoch, dict(order=np.arange(5, dtype=np.intp))),
+        (epoch, dict(inputs=KernelInput(sp.csr_matrix(X), np.float64))),  # no order
+        (epoch, dict(opt=StochasticOptimizer("sgd", 7, np.float64, learning_rate_init=0.1)
+                      .kernel_spec(0.0))),
+    ]:
+        with pytest.raises(ValueError, match="does not match"):
+            call(**bad)
+    with pytest.raises(ValueError, match="workspace"):
+        kernel.predict(spec, inputs, flat, np.empty((len(Y), 3)), work=np.empty(1))
+    with pytest.raises(ValueError):
+        NetSpec(list(units), hidden_activation=99, out_activation=0, loss=0)
+    with pytest.raises(ValueError):  # softmax is no hidden activation
+        NetSpec(list(units), hidden_activation=ACTIVATIONS["softmax"].kernel,
+                out_activation=0, loss=0)
+    with pytest.raises(ValueError):
+        NetSpec([40, 0, 3], hidden_activation=0, out_activation=0, loss=0)
+    with pytest.raises(ValueError):
+        OptimizerSpec(7, (np.zeros(3),), learning_rate=0.1, alpha=0.0)
+    with pytest.raises(ValueError):  # state is not an array (it would be copied)
+        OptimizerSpec(0, ([0.0, 0.0],), learning_rate=0.1, alpha=0.0)

@@ -1,9 +1,11 @@
 """Kernel level: every activation and loss point function (through the loops
 of fastmlp/_kernels/_ops.pyx) against the NumPy references of fastmlp._kinds.
 
-float32 and float64, n_threads 1 and 2 (rows shared between threads: the
-results must be the same bits), read-only inputs. The references are
-float64; the kernels compute in the input's type (loss terms in float64).
+float32 and float64, read-only inputs, and the rows shared by 1 or 2
+threads (the loops keep no state between calls; how the passes cut work
+between threads is checked in test_network and test_threads_dtypes). The
+references are float64; the kernels compute in the input's type (loss terms
+in float64).
 """
 
 import numpy as np

@@ -225,3 +225,35 @@ def test_sparse_regression_partial_fit_matches_sklearn():
         theirs.partial_fit(X, y)
     assert worst_difference(ours, theirs) <= 1e-6
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)
+
+
+def test_changing_loss_after_a_fit_keeps_the_fitted_output_activation_like_sklearn():
+    # scikit-learn keeps out_activation_ from the first fit; predict follows it.
+    X, y = _reg_data(1)
+    outputs = []
+    for module in (fastmlp, sk):
+        est = module.MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+        fit_both(est, est, X, y)
+        est.set_params(loss="poisson")
+        outputs.append((est.out_activation_, est.predict(X)))
+    assert outputs[0][0] == outputs[1][0] == "identity"
+    np.testing.assert_allclose(outputs[0][1], outputs[1][1], rtol=1e-6)
+
+
+def test_lbfgs_warm_start_on_float32_x_starts_from_the_float64_weights():
+    """After an lbfgs fit coefs_ are float64 (as scikit-learn's); a warm
+    start on float32 X starts from them unrounded, so it continues exactly as
+    one on the same values in float64 (L-BFGS runs in float64 either way)."""
+    X, y = _clf_data(3)
+    X32 = X.astype(np.float32)
+    params = dict(solver="lbfgs", max_iter=5, random_state=0, hidden_layer_sizes=(6,),
+                  warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = fastmlp.MLPClassifier(**params).fit(X32, y)
+        assert a.coefs_[0].dtype == np.float64
+        a.fit(X32, y)
+        b = fastmlp.MLPClassifier(**params).fit(X32, y)
+        b.fit(X32.astype(np.float64), y)
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)

@@ -287,13 +287,17 @@ def test_files_of_format_version_1_still_load():
                                rtol=1e-5)
 
 
-def test_pickled_optimizer_state_of_before_the_refactor_loads():
-    from fastmlp._optimizers import StochasticOptimizer
-
-    opt = StochasticOptimizer("adam", 5, np.float64, learning_rate_init=0.01)
-    old = {k: v for k, v in vars(opt).items() if k != "state"}
-    old.update(state_a=np.arange(5.0), state_b=np.ones(5))
-    restored = object.__new__(StochasticOptimizer)
-    restored.__setstate__(old)
-    np.testing.assert_array_equal(restored.state[0], np.arange(5.0))
-    np.testing.assert_array_equal(restored.state[1], np.ones(5))
+def test_a_pickle_of_before_the_refactor_continues_like_its_model_file():
+    """A pickle written at 98fce46 (its optimizer held state_a/state_b) of
+    the model in v1-adam-classifier.fmlp: both continue with the same bits."""
+    X = np.random.RandomState(0).randn(40, 4)
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    with open(DATA / "v1-adam-classifier.pkl", "rb") as f:
+        unpickled = pickle.load(f)  # our own fixture
+    loaded = fastmlp.load(DATA / "v1-adam-classifier.fmlp")
+    for model in (unpickled, loaded):
+        model.partial_fit(X, y)
+    assert unpickled._optimizer.t == loaded._optimizer.t == 3
+    for a, b in zip(unpickled.coefs_ + unpickled.intercepts_ + list(unpickled._optimizer.state),
+                    loaded.coefs_ + loaded.intercepts_ + list(loaded._optimizer.state)):
+        np.testing.assert_array_equal(a, b)

@@ -27,11 +27,11 @@ class Recorder:
         return event.n_iter == self.stop_at
 
 
-def _train(listeners, early_stopping=False, max_iter=6):
+def _train(listeners, max_iter=6):
     X, y = regression("single")
     Y = y.reshape(-1, 1)
     est = fastmlp.MLPRegressor(hidden_layer_sizes=(6,), max_iter=max_iter, random_state=0,
-                               early_stopping=early_stopping, n_iter_no_change=100)
+                               n_iter_no_change=100)
     rng = np.random.RandomState(0)
     units = [X.shape[1], 6, 1]
     flat = pack(*init_params(units, "relu", rng, X.dtype), X.dtype)
@@ -39,7 +39,7 @@ def _train(listeners, early_stopping=False, max_iter=6):
     scorer = ValidationScorer(spec, 1, IdentityDecoder(), r2_score)
     return fit_stochastic(
         StochasticSettings.from_params(est.get_params()), spec, flat, X, Y, None, rng,
-        TrainingState.fresh(early_stopping, flat.copy()), incremental=False, n_threads=1,
+        TrainingState.fresh(False, flat.copy()), incremental=False, n_threads=1,
         scorer=scorer, stratify=False, listeners=listeners), est.fit(X, y)
 
 
@@ -57,6 +57,28 @@ def test_a_listener_that_returns_true_stops_training_after_that_epoch():
     (flat, state), _ = _train([recorder, other])
     assert state.n_iter == 3 and len(state.loss_curve) == 3
     assert len(other.events) == 3  # every listener heard the last epoch
+
+
+def test_with_early_stopping_listeners_hear_the_scores_and_the_stopping_rule():
+    recorder = Recorder()
+    X, y = regression("single")
+    est = fastmlp.MLPRegressor(hidden_layer_sizes=(6,), max_iter=50, random_state=0,
+                               early_stopping=True, n_iter_no_change=2, tol=0.5)
+    rng = np.random.RandomState(0)
+    units = [X.shape[1], 6, 1]
+    flat = pack(*init_params(units, "relu", rng, X.dtype), X.dtype)
+    spec = make_spec(units, "relu", "squared_error")
+    flat, state = fit_stochastic(
+        StochasticSettings.from_params(est.get_params()), spec, flat, X, y.reshape(-1, 1),
+        None, rng, TrainingState.fresh(True, flat.copy()), incremental=False, n_threads=1,
+        scorer=ValidationScorer(spec, 1, IdentityDecoder(), r2_score), stratify=False,
+        listeners=[recorder])
+    assert [e.validation_score for e in recorder.events] == state.validation_scores
+    # the first epoch beats -inf, then n_iter_no_change + 1 epochs without gain
+    assert len(recorder.events) == state.n_iter == 4
+    assert [e.message is None for e in recorder.events] == [True, True, True, False]
+    assert recorder.events[-1].message.startswith("Validation score did not improve")
+    assert recorder.events[-1].message.endswith(" Stopping.")
 
 
 def test_monitor_counts_like_scikit_learns_two_rules():
