@@ -6,7 +6,9 @@ percent where timings on this shared machine vary by several percent. Each
 workload runs one untimed ``partial_fit`` epoch (initialisation, first
 touch), then ``--epochs`` more on one thread; only the instructions inside
 the epoch kernel's Python entry point (``run_epoch``, and everything it
-calls: the OpenMP region, BLAS, the optimizer loops) are counted.
+calls: the OpenMP region, BLAS, the optimizer loops) are counted. (The
+Ctrl-C check every 5 ms of wall time makes a run differ from the next by a
+few hundred instructions in tens of millions.)
 
 Usage:
     python benchmarks/bench_instructions.py                  # W1, W4 on --tiny data
@@ -35,7 +37,10 @@ def run_workload(name, epochs):
 
     import fastmlp
 
-    sys.path.insert(0, str(HERE))
+    # The workloads of the measured checkout's own bench_suite (it imports
+    # that checkout's benchmark shims), else of this one.
+    theirs = Path(fastmlp.__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(theirs if (theirs / "bench_suite.py").exists() else HERE))
     sys.modules["torch"] = None  # bench_suite's optional import: not needed here
     from bench_suite import N_CLASSES, WORKLOADS, estimator_params, make_data, run_settings
 
