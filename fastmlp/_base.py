@@ -161,15 +161,18 @@ class _BaseMLP(BaseEstimator):
         flat = _network.pack(self.coefs_, self.intercepts_,
                              X.dtype if stochastic else np.float64)
         n_threads = resolve_n_threads(self.n_threads)
-        params = self.get_params(deep=False)
         with blas_single_threaded():
             if stochastic:
                 scorer = ValidationScorer(spec, n_threads, self._decoder(),
                                           self._score_function)
                 # (NonFiniteInput, X's NaN/inf found on the way, becomes
                 # scikit-learn's error in _fit)
+                # (the attributes themselves: get_params costs a signature
+                # inspection, a good part of a small partial_fit call)
+                settings = StochasticSettings.from_params(
+                    {k: getattr(self, k) for k in StochasticSettings.PARAMS})
                 flat, state = fit_stochastic(
-                    StochasticSettings.from_params(params), spec, flat, X, Y,
+                    settings, spec, flat, X, Y,
                     sample_weight, rng, self._training_state(),
                     incremental=incremental, n_threads=n_threads, scorer=scorer,
                     stratify=self._is_classifier and self.n_outputs_ == 1,

@@ -9,6 +9,8 @@ re-packs them when they are no longer the views of the buffer the estimator
 cached). Kinds are named here and turned into kernel ids by fastmlp._kinds.
 """
 
+import functools
+
 import numpy as np
 
 from fastmlp._kernels import _network as _kernel
@@ -25,7 +27,16 @@ def make_spec(units, activation, loss, loss_param=0.0, out_activation=None):
     hidden ``activation`` and ``loss``, whose own parameter (if it has one) is
     ``loss_param``. The output activation is the loss's unless given (a
     fitted model keeps its ``out_activation_``, as scikit-learn does, even if
-    ``loss`` is changed afterwards)."""
+    ``loss`` is changed afterwards).
+
+    Specs are immutable, so equal ones are shared (a small partial_fit call
+    would otherwise spend a tenth of its overhead building one)."""
+    return _make_spec(tuple(int(u) for u in units), activation, loss, float(loss_param),
+                      out_activation)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_spec(units, activation, loss, loss_param, out_activation):
     hidden = ACTIVATIONS[activation]
     if not hidden.hidden:
         raise ValueError(f"{activation!r} is not a hidden activation.")
@@ -34,7 +45,7 @@ def make_spec(units, activation, loss, loss_param=0.0, out_activation=None):
         list(units), hidden_activation=hidden.kernel,
         out_activation=ACTIVATIONS[out_activation or kind.out_activation].kernel,
         loss=kind.kernel,
-        loss_param=float(loss_param), loss_scale=kind.scale(units[-1]),
+        loss_param=loss_param, loss_scale=kind.scale(units[-1]),
         keep_preactivation=hidden.needs_preactivation,
     )
 

@@ -64,12 +64,16 @@ beta_1, beta_2, epsilon
         self.t = 0
         self.state = tuple(np.zeros(n_params, dtype=dtype) for _ in SOLVERS[solver].state)
 
+    # The estimator parameters an optimizer is made from.
+    PARAMS = ("solver", "learning_rate_init", "learning_rate", "power_t", "momentum",
+              "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
+
     @classmethod
     def from_params(cls, n_params, dtype, params):
-        """The optimizer an estimator with parameters ``params`` starts with."""
-        names = ("learning_rate_init", "learning_rate", "power_t", "momentum",
-                 "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
-        return cls(params["solver"], n_params, dtype, **{k: params[k] for k in names})
+        """The optimizer an estimator with parameters ``params`` (a mapping
+        holding at least PARAMS) starts with."""
+        return cls(params["solver"], n_params, dtype,
+                   **{k: params[k] for k in cls.PARAMS if k != "solver"})
 
     @property
     def n_params(self):

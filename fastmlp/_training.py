@@ -17,8 +17,8 @@ verbose output is one of them.
 """
 
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import NamedTuple, Optional
 
 import numpy as np
 import scipy.optimize
@@ -34,7 +34,7 @@ class NonFiniteInput(ValueError):
     scikit-learn's error for it)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class StochasticSettings:
     """What sgd/adam training reads of the estimator's parameters."""
 
@@ -46,13 +46,17 @@ class StochasticSettings:
     early_stopping: bool
     validation_fraction: float
     alpha: float
-    params: dict                # all parameters (the optimizer's hyper-parameters)
+    params: dict                # PARAMS (the optimizer's hyper-parameters among them)
+
+    # The estimator parameters training reads (the optimizer's included).
+    PARAMS = ("max_iter", "batch_size", "shuffle", "tol", "n_iter_no_change",
+              "early_stopping", "validation_fraction", "alpha", *StochasticOptimizer.PARAMS)
 
     @classmethod
     def from_params(cls, params):
-        names = ("max_iter", "batch_size", "shuffle", "tol", "n_iter_no_change",
-                 "early_stopping", "validation_fraction", "alpha")
-        return cls(**{k: params[k] for k in names}, params=dict(params))
+        """From a mapping holding at least PARAMS (get_params() does)."""
+        return cls(**{k: params[k] for k in cls.PARAMS[:8]},
+                   params={k: params[k] for k in cls.PARAMS})
 
 
 @dataclass
@@ -81,8 +85,7 @@ class TrainingState:
         return cls(best_params=best_params)
 
 
-@dataclass(frozen=True)
-class EpochEnd:
+class EpochEnd(NamedTuple):
     """What listeners hear at the end of every epoch."""
 
     n_iter: int                         # epochs of this call so far
@@ -191,9 +194,10 @@ def fit_stochastic(settings, spec, flat, X, Y, sample_weight, rng, state, *, inc
                    n_threads, scorer, stratify, listeners=(), check_x=False):
     """sgd/adam: train ``flat`` for up to max_iter epochs (one if incremental).
 
-    The caller holds BLAS at one thread. ``flat`` is trained in place (pass a
-    fresh buffer); nothing else given is modified (the optimizer is copied), so
-    a failed call leaves the caller's state as it was.
+    The caller holds BLAS at one thread. ``flat`` is trained in place and
+    ``state`` updated in place (pass fresh ones); what they refer to is not
+    modified (the lists and the optimizer are copied first), so a failed call
+    leaves the caller's attributes as they were.
 
     Parameters
     ----------
@@ -226,7 +230,7 @@ def fit_stochastic(settings, spec, flat, X, Y, sample_weight, rng, state, *, inc
     state : TrainingState after training
     """
     dtype = X.dtype
-    state = replace(state, loss_curve=list(state.loss_curve))
+    state.loss_curve = list(state.loss_curve)
     if not incremental or state.optimizer is None:
         opt = StochasticOptimizer.from_params(flat.size, dtype, settings.params)
     else:

@@ -1,6 +1,8 @@
 # A network's shape and kinds, and its input rows, as plain structs for
 # nogil code (built by the cdef classes of _layout.pyx).
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+
 
 cdef struct CSR:
     # Rows of a CSR matrix whose values have the network's floating type.
@@ -47,3 +49,16 @@ cdef class KernelInput:
 cdef inline Py_ssize_t z_size(const Layout* lay, Py_ssize_t rows) noexcept nogil:
     """Elements of the pre-activation buffer for ``rows`` rows (0 if not kept)."""
     return rows * lay.cum[lay.n_layers - 1] if lay.keep_z else 0
+
+
+cdef inline const void* array_address(object a) except? NULL:
+    """The address of a C-contiguous array's data, through the buffer
+    protocol (a fraction of __array_interface__'s cost; the caller keeps
+    the array alive)."""
+    cdef Py_buffer view
+    cdef const void* address
+    PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS)
+    address = view.buf
+    PyBuffer_Release(&view)
+    return address
+

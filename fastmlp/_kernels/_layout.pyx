@@ -110,14 +110,9 @@ cdef class NetSpec:
         return max(chunks * min(n_rows, ROW_CHUNK) * lay.cum[lay.n_layers - 1], 1)
 
 
-cdef const void* _address(a):
-    """The address of a NumPy array's first element (NULL if it is empty)."""
-    return NULL if a.size == 0 else <const void*><size_t>a.__array_interface__["data"][0]
-
-
-cdef const void* _dense_address(a):
-    """The address of a dense X's data (never NULL, so NULL means sparse)."""
-    return <const void*><size_t>a.__array_interface__["data"][0]
+cdef const void* _address(a) except? NULL:
+    """The address of an array's first element (NULL if it is empty)."""
+    return NULL if a.size == 0 else array_address(a)
 
 
 cdef class KernelInput:
@@ -154,7 +149,7 @@ cdef class KernelInput:
         else:
             X = np.ascontiguousarray(X, dtype=dtype)
             self._arrays = (X,)
-            self.dense = _dense_address(X)
+            self.dense = array_address(X)
             self.csr.data = NULL
             self.csr.indices = NULL
             self.csr.indptr = NULL

@@ -39,6 +39,8 @@ Adam, scikit-learn's "efficient" form (epsilon added to the uncorrected root):
 
 import numpy as np
 
+from fastmlp._kernels._layout cimport array_address
+
 
 cdef extern from "fastmlp_step.h":
     void fastmlp_sgd_f(float* p, float* g_raw, float* v, Py_ssize_t rows,
@@ -109,8 +111,8 @@ cdef class OptimizerSpec:
         self._state = arrays
         self.n_params = arrays[0].shape[0]
         self.itemsize = arrays[0].dtype.itemsize
-        self.state_a = <void*><size_t>arrays[0].__array_interface__["data"][0]
-        self.state_b = <void*><size_t>arrays[len(arrays) - 1].__array_interface__["data"][0]
+        self.state_a = <void*>array_address(arrays[0])
+        self.state_b = <void*>array_address(arrays[len(arrays) - 1])
         self.t = t
         self.opt.step.rule = rule
         self.opt.step.lr = learning_rate
