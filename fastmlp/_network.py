@@ -72,10 +72,12 @@ def init_params(units, activation, rng, dtype):
 
 
 def pack(coefs, intercepts, dtype):
-    """A new flat buffer holding coefs then intercepts, in ``dtype``."""
-    return np.concatenate(
-        [np.ravel(c) for c in coefs] + [np.ravel(b) for b in intercepts]
-    ).astype(dtype, copy=False)
+    """A new flat buffer holding coefs then intercepts, in ``dtype``, on a
+    64-byte boundary (see aligned_empty)."""
+    parts = [np.ravel(c) for c in coefs] + [np.ravel(b) for b in intercepts]
+    out = aligned_empty(sum(p.size for p in parts), dtype)
+    np.concatenate(parts, out=out, casting="unsafe")
+    return out
 
 
 def unpack(flat, units):
@@ -176,4 +178,30 @@ class HeldOutLoss(_ChunkedLoss):
         return _kernel.loss(self.spec, self.inputs, self.Y, self.sw, flat,
                             alpha=self.alpha, work=self.work, partials=self.partials,
                             n_threads=self.n_threads)
+
+
+ALIGN = 64  # bytes: a cache line (and an AVX-512 vector)
+
+
+def aligned_empty(n, dtype):
+    """An uninitialised 1-D array of n elements whose data starts on a
+    64-byte boundary (NumPy guarantees 16).
+
+    The training buffers (parameters, optimizer state, gradients, workspace)
+    are aligned so, so that the vector loops never straddle cache lines
+    because of where malloc happened to put an array: measured here, W5's
+    epochs (float64 Adam, 5569 parameters) ran 1.43-1.48M samples/s
+    depending on the alignments a run got, 1.53M with them aligned; W4's
+    went from 0.40-0.46M to 0.47-0.49M."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + ALIGN, dtype=np.uint8)
+    start = -raw.__array_interface__["data"][0] % ALIGN
+    return raw[start:start + n * dtype.itemsize].view(dtype)
+
+
+def aligned_copy(a, dtype=None):
+    """A 64-byte-aligned 1-D copy of a (in dtype, if given)."""
+    out = aligned_empty(a.size, a.dtype if dtype is None else dtype)
+    out[...] = a
+    return out
 

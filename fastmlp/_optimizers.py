@@ -12,7 +12,14 @@ stopping rule fires. Saving and loading its fields is its own business too
 import numpy as np
 
 from fastmlp._kernels._optim import OptimizerSpec
+from fastmlp._network import aligned_copy, aligned_empty
 from fastmlp._kinds import SCHEDULES, SOLVERS
+
+
+def aligned_zeros(n, dtype):
+    out = aligned_empty(n, dtype)
+    out[...] = 0
+    return out
 
 
 class StochasticOptimizer:
@@ -62,7 +69,7 @@ beta_1, beta_2, epsilon
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.t = 0
-        self.state = tuple(np.zeros(n_params, dtype=dtype) for _ in SOLVERS[solver].state)
+        self.state = tuple(aligned_zeros(n_params, dtype) for _ in SOLVERS[solver].state)
 
     # The estimator parameters an optimizer is made from.
     PARAMS = ("solver", "learning_rate_init", "learning_rate", "power_t", "momentum",
@@ -83,7 +90,7 @@ beta_1, beta_2, epsilon
         """An independent copy in ``dtype`` (a failed call cannot change the original)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.state = tuple(a.astype(dtype, copy=True) for a in self.state)
+        new.state = tuple(aligned_copy(a, dtype) for a in self.state)
         return new
 
     def kernel_spec(self, alpha):

@@ -264,9 +264,9 @@ def fit_stochastic(settings, spec, flat, X, Y, sample_weight, rng, state, *, inc
     batch_size = resolve_batch_size(settings.batch_size, n_samples)
     inputs = _network.KernelInput(X, dtype)
     n_work, n_partials = spec.workspace_sizes(batch_size)
-    work = np.empty(n_work, dtype=dtype)
+    work = _network.aligned_empty(n_work, dtype)
     partials = np.empty(n_partials, dtype=np.float64)
-    grads = np.empty_like(flat)
+    grads = _network.aligned_empty(flat.size, dtype)
     # Sparse rows are addressed through the order, so it always exists then.
     need_order = settings.shuffle or inputs.sparse
     order = np.arange(n_samples, dtype=np.intp) if need_order else None
