@@ -18,7 +18,7 @@ from sklearn.utils.validation import validate_data
 
 from fastmlp._base import _BaseMLP
 from fastmlp._kinds import REGRESSION_LOSSES, STOCHASTIC_SOLVERS, classification_loss
-from fastmlp._targets import IdentityDecoder, LabelDecoder, binarize, unique
+from fastmlp._targets import IdentityDecoder, LabelDecoder, binarize, binarize_known, unique
 from fastmlp._validation import Among
 
 
@@ -221,6 +221,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
+            if not self.warm_start:
+                # Labels all among the known classes pass the check below:
+                # the encoding finds that out on the way, for less.
+                encoded = binarize_known(self._label_binarizer, y)
+                if encoded is not None and np.array_equal(
+                        self._label_binarizer.classes_, self.classes_):
+                    return X, encoded
             classes = unique(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):

@@ -28,6 +28,14 @@ def binarize(binarizer, y):
 
     bool, as scikit-learn keeps it (float32 X is then not upcast, and the
     stratified split sees this array)."""
+    encoded = binarize_known(binarizer, y)
+    return binarizer.transform(y).astype(bool) if encoded is None else encoded
+
+
+def binarize_known(binarizer, y):
+    """binarize(binarizer, y) if y are plain binary/multiclass labels that
+    are all among the fitted classes (which it finds out on the way), else
+    None."""
     classes = binarizer.classes_
     if (
         plain_labels(y)
@@ -35,6 +43,7 @@ def binarize(binarizer, y):
         and not binarizer.sparse_output
         and len(classes) >= 2
         and classes.dtype.kind in "iubU"
+        and (classes.dtype.kind == "U") == (y.dtype.kind == "U")  # comparable
     ):
         idx = np.searchsorted(classes, y).clip(0, len(classes) - 1)
         if np.array_equal(classes[idx], y):
@@ -43,7 +52,7 @@ def binarize(binarizer, y):
             encoded = np.zeros((len(y), len(classes)), dtype=bool)
             encoded[np.arange(len(y)), idx] = True
             return encoded
-    return binarizer.transform(y).astype(bool)
+    return None
 
 
 class LabelDecoder:

@@ -74,6 +74,8 @@ BAD_CALLS = {
     # later partial_fit calls (fastmlp's fast validation path must still catch these)
     "partial-fit-nan-x-later": lambda m: m.MLPClassifier().partial_fit(
         X, y, classes=[0, 1]).partial_fit(np.where(X > 1.5, np.nan, X), y),
+    "partial-fit-other-label-kind-later": lambda m: m.MLPClassifier().partial_fit(
+        X, np.where(y, "a", "b"), classes=["a", "b"]).partial_fit(X, y),
     "partial-fit-y-length-later": lambda m: m.MLPClassifier().partial_fit(
         X, y, classes=[0, 1]).partial_fit(X, y[:-1]),
     "partial-fit-width-later": lambda m: m.MLPRegressor().partial_fit(
