@@ -163,8 +163,9 @@ class _BaseMLP(BaseEstimator):
         n_threads = resolve_n_threads(self.n_threads)
         with blas_single_threaded():
             if stochastic:
-                scorer = ValidationScorer(spec, n_threads, self._decoder(),
-                                          self._score_function)
+                scorer = (ValidationScorer(spec, n_threads, self._decoder(),
+                                           self._score_function)
+                          if self.early_stopping else None)
                 # (NonFiniteInput, X's NaN/inf found on the way, becomes
                 # scikit-learn's error in _fit)
                 # (the attributes themselves: get_params costs a signature

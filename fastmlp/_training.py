@@ -46,17 +46,18 @@ class StochasticSettings:
     early_stopping: bool
     validation_fraction: float
     alpha: float
-    params: dict                # PARAMS (the optimizer's hyper-parameters among them)
+    optimizer: dict             # StochasticOptimizer.PARAMS: what a new optimizer is made of
 
     # The estimator parameters training reads (the optimizer's included).
-    PARAMS = ("max_iter", "batch_size", "shuffle", "tol", "n_iter_no_change",
-              "early_stopping", "validation_fraction", "alpha", *StochasticOptimizer.PARAMS)
+    OWN = ("max_iter", "batch_size", "shuffle", "tol", "n_iter_no_change", "early_stopping",
+           "validation_fraction", "alpha")
+    PARAMS = OWN + StochasticOptimizer.PARAMS
 
     @classmethod
     def from_params(cls, params):
         """From a mapping holding at least PARAMS (get_params() does)."""
-        return cls(**{k: params[k] for k in cls.PARAMS[:8]},
-                   params={k: params[k] for k in cls.PARAMS})
+        return cls(**{k: params[k] for k in cls.OWN},
+                   optimizer={k: params[k] for k in StochasticOptimizer.PARAMS})
 
 
 @dataclass
@@ -213,7 +214,7 @@ def fit_stochastic(settings, spec, flat, X, Y, sample_weight, rng, state, *, inc
     incremental : bool
         partial_fit: keep the optimizer, one epoch, no ConvergenceWarning.
     n_threads : int
-    scorer : ValidationScorer (early stopping's score)
+    scorer : ValidationScorer (early stopping's score), or None without early stopping
     stratify : bool
         Stratify the validation split (scikit-learn: binary classification).
     listeners : objects with on_epoch_end(EpochEnd); one that returns True
@@ -232,7 +233,7 @@ def fit_stochastic(settings, spec, flat, X, Y, sample_weight, rng, state, *, inc
     dtype = X.dtype
     state.loss_curve = list(state.loss_curve)
     if not incremental or state.optimizer is None:
-        opt = StochasticOptimizer.from_params(flat.size, dtype, settings.params)
+        opt = StochasticOptimizer.from_params(flat.size, dtype, settings.optimizer)
     else:
         if state.optimizer.n_params != flat.size:
             # (scikit-learn fails here too, on shapes that do not broadcast)
